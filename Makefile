@@ -1,0 +1,59 @@
+# Futures Lab: `make lab` to learn, `make test` to check everything. Each sets up .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LAB_PORT  ?= 8888
+LAB_ARGS  ?=
+ROOT_FLAG := $(shell [ "$$(id -u 2>/dev/null)" = 0 ] && echo --allow-root)
+START_METHODS := fork spawn forkserver
+PYTHONS ?= 3.10 3.11 3.12 3.13
+
+.PHONY: lab test test-fast test-start-methods test-pythons doctor benchmark clean help
+
+help:
+	@echo "make lab      start JupyterLab on the start notebook (sets up $(VENV) on first use)"
+	@echo "make test     run every test: unit tests and every notebook under nbval"
+	@echo "make doctor   check this machine is ready for the course"
+	@echo "make benchmark  print the measured figures (server, tracer, speed-ups)"
+	@echo "make test-start-methods   the suite under fork, spawn and forkserver"
+	@echo "make test-pythons         the suite on each of: $(PYTHONS) (needs those Pythons)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[test]"
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ROOT_FLAG) \
+		--LabApp.news_url=None $(LAB_ARGS) notebooks/00-start-here.ipynb
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+doctor: $(STAMP)
+	$(BIN)/python -m futureslab.doctor
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+# The whole suite with the multiprocessing start method forced (tests/conftest.py and every
+# notebook kernel read FUTURESLAB_START_METHOD).
+test-start-methods: $(STAMP)
+	@set -e; for m in $(START_METHODS); do \
+		echo "=== start method: $$m ==="; \
+		FUTURESLAB_START_METHOD=$$m $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	done
+
+# The suite on each Python, each in its own venv (.venv-3.10, ...). Finds them with pyenv if present.
+test-pythons:
+	@set -e; for v in $(PYTHONS); do \
+		py=$$(command -v pyenv >/dev/null && pyenv root >/dev/null 2>&1 && ls -d $$(pyenv root)/versions/$$v* 2>/dev/null | tail -n1)/bin/python; \
+		[ -x "$$py" ] || py=$$(command -v python$$v); \
+		echo "=== Python $$v ($$py) ==="; \
+		$(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v; \
+	done
+
+clean:
+	rm -rf $(VENV) .venv-* build src/*.egg-info

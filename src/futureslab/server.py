@@ -1,0 +1,331 @@
+"""An embedded JSON API on 127.0.0.1, so the I/O lessons make real HTTP calls with no internet.
+
+The API is shaped like a public JSON placeholder API::
+
+    GET /posts            GET /posts/<id>          GET /posts/<id>/comments
+    GET /users            GET /users/<id>          GET /users/<id>/posts
+    GET /comments         GET /comments/<id>       GET /posts?userId=<id>   GET /comments?postId=<id>
+    GET /slow?seconds=S   (answers after S seconds)
+    GET /flaky?rate=R     (fails with HTTP 503 with probability R)
+    GET /health
+
+Every request waits ``latency`` seconds (plus up to ``jitter`` more) before it is answered, and fails
+with HTTP 503 with probability ``failure_rate``. Both can be overridden per request with the query
+parameters ``latency=`` and ``fail=``. The server counts requests and the peak number in flight, so a
+lesson (or an exercise checker) can *see* whether calls really overlapped.
+
+Use it as a context manager::
+
+    with LocalAPI(latency=0.1) as api:
+        requests.get(api.url + "/posts/1").json()
+        api.stats()["peak_in_flight"]
+
+While it runs, :func:`api_url` (and every task in :mod:`futureslab.tasks`) points at it, in this
+process and in any worker process started afterwards, under every start method.
+
+Set the environment variable ``FUTURESLAB_REMOTE_API`` to a base URL (for example a public JSON
+placeholder API) to aim the lessons at a real remote API instead: ``LocalAPI`` then starts nothing and
+hands out that URL; latency, failures and counters are then whatever the remote API gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import data
+from ._validate import check_number, check_probability
+
+__all__ = ["LocalAPI", "api_url", "ENV_URL", "ENV_REMOTE"]
+
+ENV_URL = "FUTURESLAB_API_URL"
+ENV_REMOTE = "FUTURESLAB_REMOTE_API"
+
+
+def api_url(base_url: str | None = None) -> str:
+    """The base URL the lessons talk to.
+
+    An explicit ``base_url`` wins; then a running :class:`LocalAPI` (or ``FUTURESLAB_REMOTE_API``).
+    Raises ``RuntimeError`` with the fix when there is none.
+    """
+    if base_url is not None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL string, got {base_url!r}")
+        return base_url.rstrip("/")
+    for name in (ENV_URL, ENV_REMOTE):
+        url = os.environ.get(name)
+        if url:
+            return url.rstrip("/")
+    raise RuntimeError(
+        "No API to talk to: start the local one first, e.g. `api = LocalAPI().start()` or "
+        "`with LocalAPI() as api: ...`, or set FUTURESLAB_REMOTE_API to a base URL."
+    )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    # The listen backlog: 200+ clients connecting at once must not be refused or delayed.
+    request_queue_size = 1024
+    allow_reuse_address = True
+
+    def __init__(self, api: "LocalAPI"):
+        self.api = api
+        self._conns: set[socket.socket] = set()
+        self._conn_threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def process_request(self, request, client_address):
+        t = threading.Thread(
+            target=self._serve_one, args=(request, client_address), daemon=True,
+            name="futureslab-api-conn",
+        )
+        with self._lock:
+            self._conns.add(request)
+            self._conn_threads.add(t)
+        t.start()
+
+    def _serve_one(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # a client that went away mid-answer is not our problem
+            pass
+        finally:
+            self.shutdown_request(request)
+            with self._lock:
+                self._conns.discard(request)
+                self._conn_threads.discard(threading.current_thread())
+
+    def close_connections(self, timeout: float) -> bool:
+        """Close every open client connection and wait for their threads; True if all ended."""
+        with self._lock:
+            conns = list(self._conns)
+            threads = list(self._conn_threads)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so a requests.Session reuses its connections
+    timeout = 60  # an idle keep-alive connection is dropped after this many seconds
+    server_version = "futureslab-api/1"
+
+    def log_message(self, format, *args):  # keep notebooks quiet
+        pass
+
+    def do_GET(self):
+        api: LocalAPI = self.server.api
+        api._enter()
+        try:
+            status, body = api._answer(self.path)
+        except Exception as exc:  # never let a bug in the API kill the connection silently
+            status, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            api._leave()
+        payload = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            pass
+
+
+class LocalAPI:
+    """A JSON API served on ``127.0.0.1`` at a port the OS chooses.
+
+    Parameters
+    ----------
+    latency:
+        Seconds every request waits before it is answered (default 0.05).
+    jitter:
+        Up to this many extra seconds, drawn at random per request (default 0).
+    failure_rate:
+        Probability in [0, 1] that a request fails with HTTP 503 (default 0).
+    seed:
+        Seed for jitter and failures, so a lesson's "random" failures repeat (default 0).
+    """
+
+    def __init__(self, latency: float = 0.05, jitter: float = 0.0, failure_rate: float = 0.0,
+                 seed: int | None = 0):
+        self.latency = check_number("latency", latency, low=0, high=60)
+        self.jitter = check_number("jitter", jitter, low=0, high=60)
+        self.failure_rate = check_probability("failure_rate", failure_rate)
+        if seed is not None and not isinstance(seed, int):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._old_env: str | None = None
+        self._remote = os.environ.get(ENV_REMOTE) or None
+        self.reset_stats()
+
+    # -- life cycle -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def remote(self) -> bool:
+        """True when FUTURESLAB_REMOTE_API aims the lessons at a real API instead."""
+        return self._remote is not None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:45123`` (no trailing slash)."""
+        if self._remote:
+            return self._remote.rstrip("/")
+        if self._server is None:
+            raise RuntimeError("the LocalAPI is not running: call start() or use `with LocalAPI() as api:`")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the LocalAPI is not running")
+        return self._server.server_address[1]
+
+    def start(self) -> "LocalAPI":
+        """Start serving in a background thread; returns self. Starting twice is an error."""
+        if self._server is not None:
+            raise RuntimeError("this LocalAPI is already running")
+        self._old_env = os.environ.get(ENV_URL)
+        if self._remote:
+            os.environ[ENV_URL] = self.url
+            self._server = None
+            return self
+        self._stop_event.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="futureslab-api", daemon=True,
+        )
+        self._thread.start()
+        os.environ[ENV_URL] = self.url
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, close the socket and every connection, and join every thread it started."""
+        if self._remote:
+            self._restore_env()
+            return
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stop_event.set()  # wakes requests that are sleeping out their latency
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        server.close_connections(timeout)
+        self._restore_env()
+
+    def _restore_env(self):
+        if self._old_env is None:
+            os.environ.pop(ENV_URL, None)
+        else:
+            os.environ[ENV_URL] = self._old_env
+
+    def __enter__(self) -> "LocalAPI":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        if self._remote:
+            return f"<LocalAPI remote {self.url}>"
+        state = f"serving on port {self.port}" if self._server else "stopped"
+        return (f"<LocalAPI {state}, latency={self.latency}s, jitter={self.jitter}s, "
+                f"failure_rate={self.failure_rate}>")
+
+    # -- settings and counters --------------------------------------------------------------------
+    def configure(self, *, latency: float | None = None, jitter: float | None = None,
+                  failure_rate: float | None = None) -> "LocalAPI":
+        """Change latency, jitter or failure rate while running; returns self."""
+        if latency is not None:
+            self.latency = check_number("latency", latency, low=0, high=60)
+        if jitter is not None:
+            self.jitter = check_number("jitter", jitter, low=0, high=60)
+        if failure_rate is not None:
+            self.failure_rate = check_probability("failure_rate", failure_rate)
+        return self
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        with getattr(self, "_stats_lock", threading.Lock()):
+            self._requests = 0
+            self._failures = 0
+            self._in_flight = 0
+            self._peak = 0
+
+    def stats(self) -> dict:
+        """``{"requests", "failures", "in_flight", "peak_in_flight"}`` since the last reset."""
+        with self._stats_lock:
+            return {"requests": self._requests, "failures": self._failures,
+                    "in_flight": self._in_flight, "peak_in_flight": self._peak}
+
+    def _enter(self):
+        with self._stats_lock:
+            self._requests += 1
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+
+    def _leave(self):
+        with self._stats_lock:
+            self._in_flight -= 1
+
+    # -- answering --------------------------------------------------------------------------------
+    def _answer(self, raw_path: str) -> tuple[int, object]:
+        parts = urlsplit(raw_path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        segs = [s for s in parts.path.split("/") if s]
+
+        if segs == ["health"]:
+            return 200, {"ok": True}
+
+        try:
+            latency = float(query["latency"]) if "latency" in query else self.latency
+            fail = float(query["fail"]) if "fail" in query else self.failure_rate
+            if segs == ["slow"]:
+                latency = float(query.get("seconds", 1.0))
+            if segs == ["flaky"]:
+                fail = float(query.get("rate", 0.5))
+        except ValueError:
+            return 400, {"error": "latency, fail, seconds and rate must be numbers"}
+        if not (0 <= latency <= 60) or not (0 <= fail <= 1):
+            return 400, {"error": "need 0 <= latency/seconds <= 60 and 0 <= fail/rate <= 1"}
+
+        with self._rng_lock:
+            extra = self._rng.uniform(0, self.jitter) if self.jitter else 0.0
+            failed = fail > 0 and self._rng.random() < fail
+        if latency + extra > 0:
+            self._stop_event.wait(latency + extra)
+        if failed:
+            with self._stats_lock:
+                self._failures += 1
+            return 503, {"error": "service unavailable (simulated failure)"}
+        if segs in (["slow"], ["flaky"]):
+            return 200, {"ok": True, "waited": round(latency + extra, 3)}
+        return data.route(segs, query)

@@ -1,0 +1,259 @@
+"""Which worker ran which task, from when to when, and the picture of it.
+
+Wrap a task function with a :class:`Tracer`, run it however you like (directly, on threads, on
+processes), then draw the timeline: one row per worker, one bar per task, time on the x axis::
+
+    with Tracer() as tracer:
+        traced = tracer.wrap(count_primes_in)
+        with ProcessPoolExecutor(2) as pool:
+            list(pool.map(traced, ranges))
+    tracer.plot(title="2 processes")
+
+How it works: the wrapped function records ``(task, pid, thread, start, end)`` around each call.
+In the process that made the tracer the record goes to a list in memory; in a worker process (fork,
+spawn or forkserver alike) it is appended as one JSON line to a spool file in a private temporary
+folder that :meth:`Tracer.close` deletes. Times come from ``time.perf_counter()``, which on Linux,
+macOS and Windows reads one system-wide monotonic clock, so bars from different processes line up.
+The wrapper is picklable whenever the function it wraps is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+
+from ._validate import check_callable
+
+__all__ = ["Tracer", "TaskRecord", "plot_timeline", "max_concurrency"]
+
+_LIVE: "weakref.WeakValueDictionary[int, Tracer]" = weakref.WeakValueDictionary()
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task's run: its label, who ran it, and start/end in seconds since the tracer started."""
+
+    task: str
+    worker: str
+    pid: int
+    thread: str
+    start: float
+    end: float
+    error: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def _label(args, kwargs, fn) -> str:
+    if args:
+        text = repr(args[0]) if not isinstance(args[0], str) else args[0]
+    elif kwargs:
+        text = repr(next(iter(kwargs.values())))
+    else:
+        text = getattr(fn, "__name__", "task")
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+class _Traced:
+    """The picklable wrapper :meth:`Tracer.wrap` returns."""
+
+    def __init__(self, fn, tracer_id: int, owner_pid: int, spool: str, label):
+        self.fn, self.tracer_id, self.owner_pid, self.spool, self.label = (
+            fn, tracer_id, owner_pid, spool, label)
+        self.__name__ = getattr(fn, "__name__", "traced")
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __call__(self, *args, **kwargs):
+        label = self.label(*args, **kwargs) if self.label else _label(args, kwargs, self.fn)
+        start = time.perf_counter()
+        error = None
+        try:
+            return self.fn(*args, **kwargs)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            end = time.perf_counter()
+            raw = (str(label), os.getpid(), threading.current_thread().name, start, end, error)
+            tracer = _LIVE.get(self.tracer_id) if os.getpid() == self.owner_pid else None
+            if tracer is not None:
+                tracer._raw.append(raw)  # list.append is atomic: safe from many threads
+            else:
+                try:
+                    with open(self.spool, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(raw) + "\n")
+                except OSError:
+                    pass  # the tracer was closed: a record is not worth failing the task for
+
+    def __repr__(self):
+        return f"<traced {self.__name__}>"
+
+
+class Tracer:
+    """Records task runs for a timeline. Use as a context manager, or call :meth:`close` at the end."""
+
+    def __init__(self):
+        self._id = next(_ids)
+        self._pid = os.getpid()
+        self._dir = tempfile.mkdtemp(prefix="futureslab-trace-")
+        self._spool = os.path.join(self._dir, "records.jsonl")
+        self._raw: list[tuple] = []
+        self._spool_cache: list[tuple] = []
+        self._spool_offset = 0
+        self.t0 = time.perf_counter()
+        _LIVE[self._id] = self
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+
+    def wrap(self, fn, label=None):
+        """Return ``fn`` wrapped so each call is recorded; ``label(*args, **kwargs)`` names a task
+        (default: its first argument)."""
+        check_callable("fn", fn)
+        if label is not None:
+            check_callable("label", label)
+        if not self._finalizer.alive:
+            raise RuntimeError("this Tracer is closed: make a new one")
+        return _Traced(fn, self._id, self._pid, self._spool, label)
+
+    def reset(self) -> None:
+        """Forget the records so far and restart the clock."""
+        self._raw.clear()
+        self._read_spool()
+        self._spool_cache.clear()
+        self.t0 = time.perf_counter()
+
+    def _read_spool(self) -> None:
+        try:
+            with open(self._spool, "r", encoding="utf-8") as f:
+                f.seek(self._spool_offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind("\n") + 1]  # a line still being written waits for next time
+        self._spool_offset += len(complete.encode("utf-8"))
+        for line in complete.splitlines():
+            if line.strip():
+                self._spool_cache.append(tuple(json.loads(line)))
+
+    @property
+    def records(self) -> list[TaskRecord]:
+        """Every task recorded so far, ordered by start time, with readable worker names."""
+        if self._finalizer.alive:
+            self._read_spool()
+        raw = sorted(list(self._raw) + self._spool_cache, key=lambda r: r[3])
+        names: dict[tuple[int, str], str] = {}
+        n_threads = n_procs = 0
+        out = []
+        for label, pid, thread, start, end, error in raw:
+            key = (pid, thread)
+            if key not in names:
+                if pid != self._pid:
+                    n_procs += 1
+                    names[key] = f"process-{n_procs}"
+                elif thread == "MainThread":
+                    names[key] = "main"
+                elif re.fullmatch(r"ThreadPoolExecutor-\d+_\d+|Thread-\d+.*", thread):
+                    n_threads += 1
+                    names[key] = f"thread-{n_threads}"
+                else:
+                    names[key] = thread
+            out.append(TaskRecord(label, names[key], pid, thread, start - self.t0, end - self.t0, error))
+        return out
+
+    @property
+    def workers(self) -> list[str]:
+        """Readable names of the workers that ran at least one task, in order of first start."""
+        return list(dict.fromkeys(r.worker for r in self.records))
+
+    def max_concurrency(self) -> int:
+        """The largest number of recorded tasks that were running at the same moment."""
+        return max_concurrency(self.records)
+
+    def plot(self, ax=None, title: str | None = None):
+        """Draw the timeline (see :func:`plot_timeline`) and return the matplotlib Axes."""
+        return plot_timeline(self.records, ax=ax, title=title)
+
+    def close(self) -> None:
+        """Read the last records, then delete the spool folder. Records stay readable."""
+        if self._finalizer.alive:
+            self._read_spool()
+            self._finalizer()
+        _LIVE.pop(self._id, None)
+
+    def __enter__(self) -> "Tracer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return f"<Tracer: {len(self)} tasks>"
+
+
+def max_concurrency(records) -> int:
+    """The largest number of tasks in ``records`` running at one moment (touching ends don't count)."""
+    events = []
+    for r in records:
+        events.append((r.start, 1))
+        events.append((r.end, -1))
+    events.sort(key=lambda e: (e[0], e[1]))  # an end sorts before a start at the same instant
+    best = cur = 0
+    for _, step in events:
+        cur += step
+        best = max(best, cur)
+    return best
+
+
+def _worker_order(name: str):
+    kind, _, num = name.partition("-")
+    rank = {"main": 0, "thread": 1, "process": 2}.get(kind, 3)
+    return (rank, int(num) if num.isdigit() else 0, name)
+
+
+def plot_timeline(records, ax=None, title: str | None = None):
+    """One row per worker, one bar per task, time on the x axis; failed tasks hatched in red.
+
+    ``records`` is a :class:`Tracer` or a list of :class:`TaskRecord`. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(records, Tracer):
+        records = records.records
+    records = list(records)
+    if not all(isinstance(r, TaskRecord) for r in records):
+        raise TypeError("records must be a Tracer or a list of TaskRecord")
+    workers = sorted({r.worker for r in records}, key=_worker_order)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * max(len(workers), 1) + 1.3), layout="constrained")
+    row = {w: i for i, w in enumerate(workers)}
+    tasks = list(dict.fromkeys(r.task for r in records))
+    cmap = plt.get_cmap("tab20")
+    span = max((r.end for r in records), default=1.0) or 1.0
+    for r in records:
+        color = "#d62728" if r.error else cmap(tasks.index(r.task) % 20)
+        ax.barh(row[r.worker], max(r.duration, span / 1000), left=r.start, height=0.7,
+                color=color, edgecolor="black", linewidth=0.5, hatch="//" if r.error else None)
+        if r.duration > span / 25:
+            ax.text(r.start + r.duration / 2, row[r.worker], r.task, ha="center", va="center",
+                    fontsize=7, clip_on=True)
+    ax.set_yticks(range(len(workers)), workers)
+    ax.invert_yaxis()
+    ax.set_xlim(0, span * 1.02)
+    ax.set_xlabel("seconds since start")
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
