@@ -1,0 +1,228 @@
+"""The checkers of notebook 03 on the worked solutions, the untouched starters and wrong answers."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from futureslab import checks
+from futureslab.checks import nb03 as check
+from futureslab.solutions import nb03 as solution
+
+
+def starter(*args):
+    raise NotImplementedError
+
+
+def _retry(checker, answer, attempts=3):
+    """Run a checker up to ``attempts`` times and return the last verdict (for racy wrong answers)."""
+    verdict = None
+    for _ in range(attempts):
+        verdict = checker(answer)
+        if not verdict.solved and verdict.status != "not solved yet":
+            return verdict
+    return verdict
+
+
+# --------------------------------------------------------------------------------------- solutions
+
+@pytest.mark.parametrize("exercise_id", ["03.1", "03.2", "03.3"])
+def test_solution_is_registered(exercise_id):
+    assert callable(checks.load_solution(exercise_id))
+
+
+def test_solutions_pass():
+    for checker, answer in [(check.run_with_progress, solution.run_with_progress),
+                            (check.total_from_callbacks, solution.total_from_callbacks),
+                            (check.run_until_failure, solution.run_until_failure)]:
+        verdict = checker(answer)
+        assert verdict.solved, str(verdict)
+
+
+@pytest.mark.parametrize("checker", [check.run_with_progress, check.total_from_callbacks,
+                                     check.run_until_failure])
+def test_starter_is_not_solved_yet(checker):
+    verdict = checker(starter)
+    assert verdict.status == "not solved yet", str(verdict)
+    assert "NotImplementedError" in str(verdict)
+
+
+# ------------------------------------------------------------------------------------ 03.1 wrong
+
+def progress_sequential(task, items, report):
+    results = []
+    for i, item in enumerate(items, 1):
+        results.append(task(item))
+        report(i, len(items))
+    return results
+
+
+def progress_after_the_fact(task, items, report):
+    with ThreadPoolExecutor(4) as executor:
+        results = list(executor.map(task, items))
+    for i in range(len(results)):
+        report(i + 1, len(results))
+    return results
+
+
+def progress_from_main_thread(task, items, report):
+    from concurrent.futures import as_completed
+    with ThreadPoolExecutor(4) as executor:
+        futures = [executor.submit(task, item) for item in items]
+        for i, _ in enumerate(as_completed(futures), 1):
+            report(i, len(items))
+    return [f.result() for f in futures]
+
+
+def progress_wrong_count(task, items, report):
+    with ThreadPoolExecutor(4) as executor:
+        futures = [executor.submit(task, item) for item in items]
+        for f in futures:
+            f.add_done_callback(lambda f: report(1, len(items)))
+    return [f.result() for f in futures]
+
+
+def test_progress_sequential_is_wrong():
+    verdict = check.run_with_progress(progress_sequential)
+    assert verdict.status == "not right yet" and "one at a time" in verdict.message
+
+
+def test_progress_after_the_fact_is_wrong():
+    verdict = check.run_with_progress(progress_after_the_fact)
+    assert verdict.status == "not right yet" and "not live progress" in verdict.message
+
+
+def test_progress_from_main_thread_is_wrong():
+    verdict = check.run_with_progress(progress_from_main_thread)
+    assert verdict.status == "not right yet" and "add_done_callback" in verdict.message
+
+
+def test_progress_repeated_count_is_wrong():
+    verdict = check.run_with_progress(progress_wrong_count)
+    assert verdict.status == "not right yet" and "threading.Lock" in verdict.message
+
+
+def test_progress_wrong_results():
+    verdict = check.run_with_progress(lambda task, items, report: [0] * len(items))
+    assert verdict.status == "not right yet" and "input order" in verdict.message
+
+
+# ------------------------------------------------------------------------------------ 03.2 wrong
+
+def total_without_lock(task, items):
+    state = {"total": 0}
+
+    def add(future):
+        state["total"] += future.result()
+
+    with ThreadPoolExecutor(4) as executor:
+        for item in items:
+            executor.submit(task, item).add_done_callback(add)
+    return state["total"]
+
+
+def total_sequential(task, items):
+    state = {"total": 0}
+    lock = threading.Lock()
+    for item in items:
+        with ThreadPoolExecutor(1) as executor:
+            def add(future):
+                with lock:
+                    state["total"] += future.result()
+            executor.submit(task, item).add_done_callback(add)
+    return state["total"]
+
+
+def total_in_main_thread(task, items):
+    with ThreadPoolExecutor(4) as executor:
+        futures = [executor.submit(task, item) for item in items]
+    return sum(f.result() for f in futures)
+
+
+def test_total_without_lock_loses_updates():
+    verdict = _retry(check.total_from_callbacks, total_without_lock)
+    assert verdict.status == "not right yet", str(verdict)
+    assert "lost" in verdict.message and "Lock" in verdict.message
+
+
+def test_total_sequential_is_wrong():
+    verdict = check.total_from_callbacks(total_sequential)
+    assert verdict.status == "not right yet" and "one at a time" in verdict.message
+
+
+def test_total_in_main_thread_is_wrong():
+    verdict = check.total_from_callbacks(total_in_main_thread)
+    assert verdict.status == "not right yet" and "add_done_callback" in verdict.message
+
+
+# ------------------------------------------------------------------------------------ 03.3 wrong
+
+def labels_without_cancel(task, items):
+    labels = {}
+    with ThreadPoolExecutor(2) as executor:
+        futures = {executor.submit(task, item): item for item in items}
+        for f, item in futures.items():
+            f.add_done_callback(lambda f, item=item: labels.__setitem__(
+                item, "failed" if f.exception() else "ok"))
+    return labels
+
+
+def labels_calling_result(task, items):
+    labels = {}
+    futures = {}
+
+    def on_done(f):
+        item = futures[f]
+        try:
+            f.result()
+            labels[item] = "ok"
+        except ValueError:
+            labels[item] = "failed"
+            for other in futures:
+                other.cancel()
+
+    with ThreadPoolExecutor(2) as executor:
+        for item in items:
+            futures[executor.submit(task, item)] = item
+        for f in list(futures):
+            f.add_done_callback(on_done)
+    return labels
+
+
+def labels_sequential(task, items):
+    labels = {}
+    failed = False
+    for item in items:
+        if failed:
+            labels[item] = "cancelled"
+            continue
+        try:
+            task(item)
+            labels[item] = "ok"
+        except ValueError:
+            labels[item] = "failed"
+            failed = True
+    return labels
+
+
+def test_labels_without_cancel_is_wrong():
+    verdict = check.run_until_failure(labels_without_cancel)
+    assert verdict.status == "not right yet" and "cancel every future" in verdict.message
+
+
+def test_labels_calling_result_on_cancelled_is_wrong():
+    verdict = check.run_until_failure(labels_calling_result)
+    assert verdict.status == "not right yet" and "CancelledError" in verdict.message
+
+
+def test_labels_sequential_is_wrong():
+    verdict = check.run_until_failure(labels_sequential)
+    assert verdict.status == "not right yet" and "one at a time" in verdict.message
+
+
+def test_slow_number_adds_like_a_number():
+    log = []
+    assert 1 + check.SlowNumber(2, log, pause=0) == 3
+    assert len(log) == 1
