@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ROOT_FLAG) \
-		--LabApp.news_url=None $(LAB_ARGS) notebooks/00-start-here.ipynb
+		--ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00-start-here.ipynb \
+		--LabApp.news_url=None $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

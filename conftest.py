@@ -34,9 +34,11 @@ def pytest_configure(config):
         multiprocessing.set_start_method(method, force=True)
 
 
-def pytest_unconfigure(config):
-    if _tmp:
-        shutil.rmtree(_tmp, ignore_errors=True)
+    # Remove it at exit, after multiprocessing has removed its own temporary folders inside it
+    # (its finalizers run at exit priority -100; this one at -200, so later).
+    from multiprocessing.util import Finalize
+
+    Finalize(None, shutil.rmtree, args=(_tmp, True), exitpriority=-200)
 
 
 def pytest_report_header(config):

@@ -1,0 +1,115 @@
+"""timing, plots and claims."""
+
+from __future__ import annotations
+
+import time
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from futureslab import claims, plots, timing  # noqa: E402
+
+
+def test_measure_best_median_and_result():
+    calls = []
+    t = timing.measure(lambda x: calls.append(x) or x * 2, 5, repeat=4, warmup=1)
+    assert len(calls) == 5 and t.result == 10 and len(t.times) == 4
+    assert t.best <= t.median
+    assert "best" in str(t) and " s" in str(t)
+
+
+def test_stopwatch_and_speedup():
+    with timing.stopwatch() as sw:
+        time.sleep(0.02)
+        assert sw.lap() > 0
+    assert sw.elapsed >= 0.02
+    assert timing.speedup(2.0, 0.5) == 4.0
+    assert timing.speedup(timing.Timing([2.0, 3.0]), sw) == pytest.approx(2.0 / sw.elapsed)
+    with pytest.raises(ValueError, match="other"):
+        timing.speedup(1.0, 0)
+    with pytest.raises(TypeError, match="baseline"):
+        timing.speedup("1", 1.0)
+
+
+def test_formats_match_the_sanitize_rules():
+    import re
+    from pathlib import Path
+
+    cfg = (Path(__file__).parent / "nbval-sanitize.cfg").read_text()
+    rules = re.findall(r"^regex: (.*)$\n^replace: (.*)$", cfg, flags=re.M)
+    text = f"took {timing.fmt_seconds(0.4123)} and {timing.fmt_speedup(3.914)} speed-up"
+    assert text == "took 0.412 s and 3.91x speed-up"
+    for regex, replace in rules:
+        text = re.sub(regex, replace, text)
+    assert text == "took T.TTT s and N.NNx speed-up"
+
+
+def test_cpu_count_and_ideal():
+    n = timing.cpu_count()
+    assert 1 <= n <= (__import__("os").cpu_count() or 1)
+    assert timing.ideal_speedup(8, "io") == 8
+    assert timing.ideal_speedup(10_000, "cpu") == n
+    with pytest.raises(ValueError, match="kind"):
+        timing.ideal_speedup(2, "gpu")
+    with pytest.raises(ValueError, match="workers"):
+        timing.ideal_speedup(0, "io")
+
+
+@pytest.mark.parametrize("call,name", [(lambda: timing.measure(1), "fn"),
+                                       (lambda: timing.measure(print, repeat=0), "repeat"),
+                                       (lambda: timing.fmt_seconds(-1), "seconds"),
+                                       (lambda: timing.report({}), "timings"),
+                                       (lambda: timing.report({"a": 1}, baseline="b"), "baseline")])
+def test_timing_bad_input(call, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        call()
+
+
+def test_report_prints_one_line_each(capsys):
+    timing.report({"sequential": 1.0, "threads": 0.25}, baseline="sequential")
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["sequential  1.000 s", "threads     0.250 s  (4.00x vs sequential)"]
+
+
+def test_runtime_bars_and_speedup_curve():
+    ax = plots.runtime_bars({"seq": 1.0, "threads": timing.Timing([0.3])}, baseline="seq", title="t")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["seq", "threads"]
+    assert ax.get_title() == "t"
+    ax2 = plots.speedup_curve([1, 2, 4], [1.0, 1.9, 2.0], kind="cpu")
+    lines = ax2.get_lines()
+    assert list(lines[1].get_ydata()) == [1.0, 1.9, 2.0]
+    ax3 = plots.speedup_curve([1, 2, 4], [1, 2, 3.9], kind="io")
+    assert list(ax3.get_lines()[0].get_ydata()) == [1, 2, 4]
+    plt.close("all")
+
+
+@pytest.mark.parametrize("call,name", [(lambda: plots.runtime_bars({}), "runtimes"),
+                                       (lambda: plots.runtime_bars({"a": -1}), "runtimes"),
+                                       (lambda: plots.runtime_bars({"a": 1}, baseline="z"), "baseline"),
+                                       (lambda: plots.speedup_curve([1, 2], [1]), "equal length"),
+                                       (lambda: plots.speedup_curve([0], [1]), "workers"),
+                                       (lambda: plots.speedup_curve([1], [1], kind="x"), "kind")])
+def test_plots_bad_input(call, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        call()
+
+
+def test_claim_prints_or_raises_with_numbers(capsys):
+    claims.claim(True, "threads overlap")
+    assert capsys.readouterr().out == "\u2713 threads overlap\n"
+    with pytest.raises(claims.ClaimFailed, match=r"threads overlap \(measured: speedup=1.23, workers=4\)"):
+        claims.claim(False, "threads overlap", speedup=1.2345, workers=4)
+    with pytest.raises(ValueError, match="text"):
+        claims.claim(True, "")
+
+
+def test_measure_until_stops_at_first_success():
+    seen = iter([1, 5, 9])
+    assert claims.measure_until(lambda: next(seen), lambda v: v > 3) == 5
+    seen = iter([1, 2, 3])
+    assert claims.measure_until(lambda: next(seen), lambda v: v > 3, attempts=3) == 3
+    with pytest.raises(ValueError, match="attempts"):
+        claims.measure_until(lambda: 1, bool, attempts=0)
