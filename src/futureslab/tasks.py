@@ -14,7 +14,7 @@ Groups:
   :func:`fetch_comments`, :func:`fetch_url_size`, :func:`sleep_for`
 * tiny: :func:`double`, :func:`square`, :func:`add`, :func:`identity`, :func:`shout`
 * known time: :func:`sleep_for`, :func:`spin`, :func:`sleep_then_return`
-* failing on purpose: :func:`fail`, :func:`fail_on`, :func:`unlucky`, :func:`crash_worker`
+* failing on purpose: :func:`fail`, :func:`fail_on`, :func:`unlucky`, :func:`crash_worker`, :func:`crash_on`
 * plumbing: :func:`whoami`, :func:`make_payload`, :func:`payload_size`
 """
 
@@ -239,6 +239,17 @@ def crash_worker(code: int = 1):
     if multiprocessing.parent_process() is None:
         raise RuntimeError("crash_worker() must run in a worker process; it would end this one")
     os._exit(check_int("code", code))
+
+
+def crash_on(n: int, bad: int = 3, seconds: float = 0.05):
+    """Sleep ``seconds``, then return ``n * 2``; but when ``n == bad``, end the worker process at
+    once (see :func:`crash_worker`): one poisonous input among good ones."""
+    n = check_int("n", n)
+    seconds = check_number("seconds", seconds, low=0, high=60)
+    if n == check_int("bad", bad):
+        crash_worker()
+    sleep_for(seconds)
+    return n * 2
 
 
 # ---------------------------------------------------------------------------------------- plumbing
