@@ -30,13 +30,12 @@ hands out that URL; latency, failures and counters are then whatever the remote 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import socket
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from . import data
@@ -68,84 +67,112 @@ def api_url(base_url: str | None = None) -> str:
     )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # The listen backlog: 200+ clients connecting at once must not be refused or delayed.
-    request_queue_size = 1024
-    allow_reuse_address = True
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class _Loop:
+    """An asyncio HTTP/1.1 server running in one background thread.
+
+    One event loop serves every connection (no thread per connection), so hundreds of requests
+    sleeping out their latency at once cost almost nothing, and the listen backlog is large, so a
+    burst of clients is not refused or delayed. It speaks just enough HTTP/1.1 for GET with keep-alive.
+    """
 
     def __init__(self, api: "LocalAPI"):
         self.api = api
-        self._conns: set[socket.socket] = set()
-        self._conn_threads: set[threading.Thread] = set()
-        self._lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.port: int | None = None
+        self.error: BaseException | None = None
+        self._closing: asyncio.Event | None = None
+        self._conns: set[asyncio.Task] = set()
+        self.thread = threading.Thread(target=self._run, name="futureslab-api", daemon=True)
 
-    def process_request(self, request, client_address):
-        t = threading.Thread(
-            target=self._serve_one, args=(request, client_address), daemon=True,
-            name="futureslab-api-conn",
-        )
-        with self._lock:
-            self._conns.add(request)
-            self._conn_threads.add(t)
-        t.start()
+    def start(self) -> None:
+        self.thread.start()
+        self.ready.wait(30)
+        if self.error is not None:
+            raise RuntimeError(f"the local API could not start: {self.error}") from self.error
+        if self.port is None:
+            raise RuntimeError("the local API did not start within 30 s")
 
-    def _serve_one(self, request, client_address):
+    def stop(self, timeout: float) -> None:
+        if self.thread.is_alive() and self._closing is not None:
+            self.loop.call_soon_threadsafe(self._closing.set)
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
         try:
-            self.finish_request(request, client_address)
-        except Exception:  # a client that went away mid-answer is not our problem
-            pass
+            self.loop.run_until_complete(self._main())
+        except BaseException as exc:  # reported to start() if it happens before ready
+            self.error = exc
         finally:
-            self.shutdown_request(request)
-            with self._lock:
-                self._conns.discard(request)
-                self._conn_threads.discard(threading.current_thread())
+            self.ready.set()
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
-    def close_connections(self, timeout: float) -> bool:
-        """Close every open client connection and wait for their threads; True if all ended."""
-        with self._lock:
-            conns = list(self._conns)
-            threads = list(self._conn_threads)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in threads)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so a requests.Session reuses its connections
-    disable_nagle_algorithm = True  # else headers and body in two packets cost ~40 ms (delayed ACK)
-    timeout = 60  # an idle keep-alive connection is dropped after this many seconds
-    server_version = "futureslab-api/1"
-
-    def log_message(self, format, *args):  # keep notebooks quiet
-        pass
-
-    def do_GET(self):
-        api: LocalAPI = self.server.api
-        api._enter()
+    async def _main(self) -> None:
+        self._closing = asyncio.Event()
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024,
+                                            reuse_address=True)
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
         try:
-            status, body = api._answer(self.path)
-        except Exception as exc:  # never let a bug in the API kill the connection silently
-            status, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
+            await self._closing.wait()
         finally:
-            api._leave()
-        payload = json.dumps(body).encode()
+            server.close()
+            for task in list(self._conns):
+                task.cancel()
+            if self._conns:
+                await asyncio.wait(list(self._conns), timeout=5)
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._conns.add(task)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:
-            pass
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=60)
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+                        ConnectionError):
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                parts = lines[0].split()
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0") or 0)
+                if length:
+                    await reader.readexactly(length)
+                if len(parts) != 3:
+                    status, body, keep = 400, {"error": "malformed request line"}, False
+                else:
+                    method, target, version = parts
+                    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+                    if method != "GET":
+                        status, body = 405, {"error": f"only GET is served, got {method}"}
+                    else:
+                        status, body = await self.api._handle(target)
+                payload = json.dumps(body).encode()
+                writer.write(
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                    f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n".encode() + payload)
+                await writer.drain()
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            self._conns.discard(task)
+            writer.close()
 
 
 class LocalAPI:
@@ -173,9 +200,7 @@ class LocalAPI:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._stop_event = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: _Loop | None = None
         self._old_env: str | None = None
         self._remote = os.environ.get(ENV_REMOTE) or None
         self.reset_stats()
@@ -197,14 +222,13 @@ class LocalAPI:
             return self._remote.rstrip("/")
         if self._server is None:
             raise RuntimeError("the LocalAPI is not running: call start() or use `with LocalAPI() as api:`")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.port}"
 
     @property
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the LocalAPI is not running")
-        return self._server.server_address[1]
+        return self._server.port
 
     def start(self) -> "LocalAPI":
         """Start serving in a background thread; returns self. Starting twice is an error."""
@@ -215,13 +239,9 @@ class LocalAPI:
             os.environ[ENV_URL] = self.url
             self._server = None
             return self
-        self._stop_event.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="futureslab-api", daemon=True,
-        )
-        self._thread.start()
+        server = _Loop(self)
+        server.start()
+        self._server = server
         os.environ[ENV_URL] = self.url
         return self
 
@@ -233,13 +253,7 @@ class LocalAPI:
         server, self._server = self._server, None
         if server is None:
             return
-        self._stop_event.set()  # wakes requests that are sleeping out their latency
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        server.close_connections(timeout)
+        server.stop(timeout)  # closes the socket, ends every connection (sleeping ones too)
         self._restore_env()
 
     def _restore_env(self):
@@ -298,7 +312,18 @@ class LocalAPI:
             self._in_flight -= 1
 
     # -- answering --------------------------------------------------------------------------------
-    def _answer(self, raw_path: str) -> tuple[int, object]:
+    async def _handle(self, target: str) -> tuple[int, object]:
+        self._enter()
+        try:
+            return await self._answer(target)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never let a bug in the API kill the connection silently
+            return 500, {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            self._leave()
+
+    async def _answer(self, raw_path: str) -> tuple[int, object]:
         parts = urlsplit(raw_path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         segs = [s for s in parts.path.split("/") if s]
@@ -322,7 +347,7 @@ class LocalAPI:
             extra = self._rng.uniform(0, self.jitter) if self.jitter else 0.0
             failed = fail > 0 and self._rng.random() < fail
         if latency + extra > 0:
-            self._stop_event.wait(latency + extra)
+            await asyncio.sleep(latency + extra)
         if failed:
             with self._stats_lock:
                 self._failures += 1
