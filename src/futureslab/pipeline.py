@@ -29,7 +29,7 @@ from ._validate import check_int, check_number
 from .server import api_url
 
 __all__ = ["FetchFailed", "make_session", "thread_session", "get_with_retry", "download", "analyse",
-           "Saver", "tally", "stage_records", "ANALYSE_ROUNDS", "RETRY_STATUSES"]
+           "Saver", "item_label", "tally", "stage_records", "ANALYSE_ROUNDS", "RETRY_STATUSES"]
 
 #: HTTP statuses worth retrying: the server says "not now", not "never".
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -191,6 +191,14 @@ class Saver:
     def files(self) -> list[str]:
         """The result files in the folder, sorted."""
         return sorted(n for n in os.listdir(self.folder) if re.fullmatch(r"post_\d+\.json", n))
+
+
+def item_label(item, *args, **kwargs) -> str:
+    """A timeline label for any stage's argument: a post or result dict gives its ``id``, anything
+    else its ``str``. Module level, so traced tasks using it can go to a process pool."""
+    if isinstance(item, dict) and "id" in item:
+        return str(item["id"])
+    return str(item)
 
 
 def tally(inputs, outcomes: dict) -> dict:

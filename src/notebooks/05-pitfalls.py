@@ -147,6 +147,10 @@ claim(isinstance(lambda_error, pickle.PicklingError),
 # - **forkserver** (the default on Linux from Python 3.14): workers are copied from a small, clean
 #   server process started early, which knows nothing about your notebook.
 #
+# (Forking a process that runs threads, as every Jupyter kernel does, can copy a lock some thread
+# was holding and leave the child stuck. Python 3.12+ warns about it with a `DeprecationWarning`,
+# which notebooks hide by default; it is why Linux moves to forkserver in 3.14.)
+#
 # Under spawn and forkserver the worker looks for `__main__.cube`, but its `__main__` is not this
 # notebook, so unpickling fails *inside the worker*, the worker dies, and the pool is broken. The
 # notebook's cell only shows `BrokenProcessPool: A process in the process pool was terminated
@@ -367,15 +371,18 @@ claim(sending["send the list back"].best > sending["send the list"].best,
 #
 # A task may submit more work to its own pool and wait for it. That works until the pool is full:
 # when every worker is busy *waiting*, the work they wait for sits in the queue and no one is left to
-# run it. Below, two workers each run an `outer` task that submits an `inner` task and waits. We give
+# run it. Below, two workers each run an `outer` task that submits an `inner` task and waits (a
+# barrier makes sure both workers are busy first; in real programs, load does that for you). We give
 # it half a second, look, and then break the deadlock by cancelling the inner tasks, which can never
 # start (`cancel()` works on pending futures).
 
 # %%
 inner_futures = []
+both_busy = threading.Barrier(2)  # makes the timing certain: both workers are busy before either asks
 
 
 def outer(n):
+    both_busy.wait(timeout=5)
     inner = stuck_pool.submit(tasks.double, n)  # asks its own pool for help...
     inner_futures.append(inner)
     return inner.result()  # ...and holds a worker while it waits
