@@ -270,6 +270,7 @@ fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, layout="con
 plot_timeline(pipeline.stage_records(staged_trace), ax=top, title="staged: one stage after another")
 plot_timeline(pipeline.stage_records(streaming_trace), ax=bottom,
               title="streaming: each item moves on as soon as it is ready")
+top.set_xlim(0, 1.02 * max(r.end for tr in (staged_trace, streaming_trace) for r in tr.records))
 plt.show()
 
 # %%
