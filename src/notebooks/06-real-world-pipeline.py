@@ -80,7 +80,7 @@ print(inspect.getsource(pipeline.get_with_retry))
 # answers), a request that is too slow for its timeout, and a post that does not exist.
 
 # %%
-for url, options in [(f"{api.url}/flaky?rate=0.5", dict(retries=8)),
+for url, options in [(f"{api.url}/flaky?rate=0.5", dict(retries=12, backoff=0.005)),
                      (f"{api.url}/slow?seconds=2", dict(retries=1, timeout=0.2)),
                      (f"{api.url}/posts/999", dict(retries=3))]:
     try:
