@@ -1,0 +1,384 @@
+# Source of notebooks/02-futures.ipynb (build with: python src/notebooks/build.py 02)
+
+# %% [markdown]
+# # 02 · Futures
+#
+# **Why this matters.** `executor.submit(fn, *args)` does not give you the answer: it gives you a
+# **Future**, a receipt for an answer that may not exist yet. Everything else in `concurrent.futures`
+# (`map`, `as_completed`, `wait`, callbacks) is built from futures, and most surprises (a timeout that
+# does not stop anything, an error that vanishes, a `cancel()` that returns False) come from not
+# knowing what a future can and cannot do.
+#
+# **In this notebook you will**
+# - watch futures move through their states: pending, running, finished, cancelled;
+# - read results and exceptions with `result()`, `exception()` and timeouts, on every Python version;
+# - learn what `cancel()` and a timeout do *not* do;
+# - wait for groups of futures with `wait()` and its three `return_when` modes, on a timeline.
+#
+# **Time:** about 20 minutes. **Prerequisites:** [01 · Threads vs processes](01-threads-vs-processes.ipynb).
+#
+# **Previous:** [01 · Threads vs processes](01-threads-vs-processes.ipynb) ·
+# **Next:** [03 · Callbacks](03-callbacks.ipynb)
+
+# %% [markdown]
+# ## Set-up
+#
+# This notebook needs no web API: its tasks sleep for known times (`sleep_then_return`, `unlucky`),
+# so that *when* things happen is predictable and the lesson can check it.
+
+# %%
+import concurrent.futures as cf
+import sys
+import threading
+import time
+from concurrent.futures import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ProcessPoolExecutor,
+                                ThreadPoolExecutor, wait)
+
+import matplotlib.pyplot as plt
+
+import futureslab
+from futureslab import checks
+from futureslab.checks import nb02 as check
+from futureslab.claims import claim
+from futureslab.tasks import sleep_for, sleep_then_return, unlucky
+from futureslab.timing import fmt_seconds, stopwatch
+from futureslab.trace import Tracer
+
+futureslab.setup()
+print("ready")
+
+# %% [markdown]
+# ## 1. `submit` returns at once
+#
+# `pool.submit(fn, *args)` puts the call in the pool's queue and immediately hands back a `Future`.
+# Your code carries on; the answer is collected later with `future.result()`, which waits if needed.
+
+# %%
+with ThreadPoolExecutor(max_workers=2) as pool:
+    with stopwatch() as submitting:
+        future = pool.submit(sleep_then_return, "hello", 0.3)
+    print("submit gave back a", type(future).__name__, "| done yet?", future.done())
+    with stopwatch() as waiting:
+        print("result():", future.result())
+print(f"submit took {fmt_seconds(submitting)}, result() waited {fmt_seconds(waiting)}")
+
+# %%
+claim(submitting.elapsed < 0.1 and waiting.elapsed > 0.15,
+      "submit() returned without waiting; result() did the waiting",
+      submit=submitting.elapsed, result=waiting.elapsed)
+
+# %% [markdown]
+# ## 2. The four states, observed live
+#
+# A future is always in one of four states, and four public methods tell you which:
+#
+# | state | `running()` | `done()` | `cancelled()` |
+# |---|---|---|---|
+# | **pending**: queued, not started | False | False | False |
+# | **running** | True | False | False |
+# | **finished**: returned a value *or raised* | False | True | False |
+# | **cancelled** (only possible while pending) | False | True | True |
+#
+# To watch them without racing the clock we use a pool with **one** worker and a task that holds the
+# worker until we open a gate (a `threading.Event`). While it holds the worker, everything submitted
+# after it must stay pending. (A function defined in a notebook is fine here: threads need no pickling.)
+
+# %%
+def state(future):
+    """The state of a future, read only through its public methods."""
+    if future.cancelled():
+        return "cancelled"
+    if future.done():
+        return "finished"
+    if future.running():
+        return "running"
+    return "pending"
+
+
+started, gate = threading.Event(), threading.Event()
+
+
+def hold_worker(name):
+    """Tell the notebook we started, then wait (at most 10 s) for the gate to open."""
+    started.set()
+    if not gate.wait(timeout=10):
+        raise RuntimeError("the gate never opened")
+    return name
+
+
+def snapshot(moment, futures):
+    print(f"{moment:<34}", "  ".join(f"{name}={state(f):<9}" for name, f in futures.items()))
+
+
+with ThreadPoolExecutor(max_workers=1) as pool:
+    futures = {"a": pool.submit(str.upper, "a")}
+    futures["a"].result()  # a has finished
+    futures["b"] = pool.submit(hold_worker, "b")
+    assert started.wait(timeout=10), "b should have started"
+    futures["c"] = pool.submit(str.upper, "c")
+    futures["d"] = pool.submit(str.upper, "d")
+    snapshot("1. b holds the only worker", futures)
+    cancel_d, cancel_b = futures["d"].cancel(), futures["b"].cancel()
+    print(f"   d.cancel() -> {cancel_d}    b.cancel() -> {cancel_b}")
+    snapshot("2. after both cancel() calls", futures)
+    gate.set()  # let b finish; c then runs; d never will
+    results = futures["b"].result(timeout=10), futures["c"].result(timeout=10)
+    snapshot("3. after the gate opened", futures)
+
+# %% [markdown]
+# `cancel()` succeeded on **d** because it was still pending, and failed on **b** because it was
+# running: a running task cannot be cancelled, it runs to its end. Asking a cancelled future for its
+# result raises `CancelledError`:
+
+# %%
+try:
+    futures["d"].result()
+except cf.CancelledError:
+    print("d.result() raised CancelledError")
+print("results of b and c:", results)
+
+# %%
+claim(cancel_d and not cancel_b, "cancel() succeeded while pending and failed once running")
+claim([state(f) for f in futures.values()] == ["finished", "finished", "finished", "cancelled"],
+      "a, b and c finished; d was cancelled and never ran")
+
+# %% [markdown]
+# **A process pool runs ahead of you.** To keep its workers busy, a `ProcessPoolExecutor` moves a few
+# queued calls (up to one more than it has workers) into the pipe to the workers early, and marks
+# them *running* as it does. Those can no longer be cancelled, although they have not started yet.
+# The tracer shows when each task really started; let us compare with what `running()` said.
+
+# %%
+with Tracer() as tracer:
+    task = tracer.wrap(sleep_then_return)
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        procs = [pool.submit(task, f"p{i}", 0.5) for i in range(4)]
+        time.sleep(0.1)  # give the pool a moment to queue work for its worker
+        asked_at = time.perf_counter() - tracer.t0
+        said_running = [f.running() for f in procs]
+        cancelled = [f.cancel() for f in procs]
+    starts = {r.task: r.start for r in tracer.records}
+
+# %% [markdown]
+# How many futures get marked early depends on how fast the worker picks up its first call, so the
+# exact lists below vary from run to run (the check after them does not):
+
+# %% tags=["nbval-ignore-output"]
+print("running() said:     ", said_running)
+print("cancel() succeeded: ", cancelled)
+print("tasks that ran:     ", sorted(starts))
+
+# %%
+claim(said_running[1] and not cancelled[1] and starts["p1"] > asked_at,
+      "with one worker, a second task already said running() and refused cancel() "
+      "before it had started")
+claim(cancelled[-1] and "p3" not in starts, "the last task was still pending: cancel() worked, it never ran")
+
+# %% [markdown]
+# ## 3. Results, exceptions, and a small program with both
+#
+# Here is a common first program with futures: four tasks that sleep a little, one of which fails.
+# `unlucky(n, unit)` sleeps `n * unit` seconds and returns `n * 2`, except that it raises `ValueError`
+# for `n == 3`.
+
+# %%
+NUMBERS = [1, 2, 3, 4]
+with ThreadPoolExecutor(max_workers=3) as pool:
+    futures = [pool.submit(unlucky, n, 0.2) for n in NUMBERS]
+    print("done right after submit:", [f.done() for f in futures])
+    for n, future in zip(NUMBERS, futures):
+        try:
+            print(f"task {n}: result {future.result(timeout=2)}")
+        except ValueError as exc:
+            print(f"task {n}: raised ValueError: {exc}")
+        except cf.TimeoutError:
+            print(f"task {n}: no result within 2 s")
+
+# %% [markdown]
+# The task's exception did not crash the pool or the loop. The worker caught it and **stored it in the
+# future**; `result()` raised it again in *our* thread, where `except ValueError` could handle it.
+# `exception()` hands you the stored exception without raising it (or `None` if the task succeeded):
+
+# %%
+failed = futures[2]
+print("done():", failed.done(), "| exception():", repr(failed.exception()))
+print("for task 1, exception():", futures[0].exception())
+
+# %% [markdown]
+# And this is what happens if nobody catches it: `result()` re-raises the task's own exception.
+
+# %% tags=["raises-exception"]
+failed.result()
+
+# %% [markdown]
+# The flip side: **a failed task whose future you never read fails silently.** Nothing is printed. If
+# you `submit` work and throw the futures away, you will never hear about its errors: always keep the
+# futures and read each one's `result()` (or `exception()`).
+
+# %% [markdown]
+# ## 4. Timeouts
+#
+# `result(timeout=s)` and `exception(timeout=s)` wait at most `s` seconds, then raise a
+# **TimeoutError**. Which one is a trap:
+#
+# - From Python 3.11 on, `concurrent.futures.TimeoutError` *is* the builtin `TimeoutError`.
+# - On Python 3.10 and older it is a different class, and `except TimeoutError:` does **not** catch it:
+#   the timeout escapes your handler and ends the program.
+#
+# So write `except concurrent.futures.TimeoutError:` (as in section 3): it is right on every version.
+
+# %%
+claim((cf.TimeoutError is TimeoutError) == (sys.version_info >= (3, 11)),
+      "concurrent.futures.TimeoutError is the builtin TimeoutError exactly on Python 3.11 and later")
+
+# %% [markdown]
+# **What a timeout does not do.** It stops *you* waiting. It does not stop the task: the worker thread
+# carries on, the future later finishes, and the pool's `with` block waits for it at the end.
+
+# %%
+with Tracer() as tracer, ThreadPoolExecutor(max_workers=1) as pool:
+    task = tracer.wrap(sleep_then_return)
+    future = pool.submit(task, "late answer", 0.6)
+    try:
+        future.result(timeout=0.2)
+    except cf.TimeoutError:
+        gave_up_at = time.perf_counter() - tracer.t0
+        print(f"result(timeout=0.2) gave up after {fmt_seconds(gave_up_at)}")
+    print("still running after the timeout:", future.running())
+    print("and when it finishes, result() is:", repr(future.result()))
+
+fig, ax = plt.subplots(figsize=(8, 1.8), layout="constrained")
+tracer.plot(ax=ax, title="result(timeout=0.2) on a 0.6 s task")
+ax.axvline(gave_up_at, color="red", linestyle="--", label="we stopped waiting")
+ax.legend(loc="upper right", fontsize=8)
+plt.show()
+
+# %%
+late = tracer.records[0]
+claim(late.end > gave_up_at + 0.2 and future.result() == "late answer",
+      "the task kept running after the timeout and finished normally",
+      gave_up_at=gave_up_at, task_end=late.end)
+
+# %% [markdown]
+# To really stop work you need the task's cooperation (a flag it checks, like the gate `Event` above),
+# or a process you may kill; cancel() only removes work that has not started.
+
+# %% [markdown]
+# ## 5. Waiting for many: `wait()`
+#
+# `wait(futures, timeout=None, return_when=ALL_COMPLETED)` blocks until a condition holds, then returns
+# two sets, `(done, not_done)`:
+#
+# - `FIRST_COMPLETED`: as soon as any one future finishes (or is cancelled);
+# - `FIRST_EXCEPTION`: as soon as any one raises (if none does, when all are done);
+# - `ALL_COMPLETED`: when every one is done.
+#
+# Unlike `result()`, `wait()` **never raises on a timeout**: it returns whatever is done by then.
+# Five tasks on five threads: task `n` takes `n` × 0.2 s, and task 3 fails. We call `wait()` four times
+# on the same futures and mark on the timeline when each call returned.
+
+# %%
+def numbers(fs):
+    return sorted(futures[f] for f in fs)
+
+
+returned_at = {}
+with Tracer() as tracer, ThreadPoolExecutor(max_workers=5) as pool:
+    task = tracer.wrap(unlucky)
+    futures = {pool.submit(task, n, 0.2): n for n in range(1, 6)}
+    for how in ("timeout=0.05", FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
+        if how == "timeout=0.05":
+            done, not_done = wait(futures, timeout=0.05)
+        else:
+            done, not_done = wait(futures, return_when=how)
+        returned_at[how] = time.perf_counter() - tracer.t0
+        print(f"{how:<16} returned after {fmt_seconds(returned_at[how])}: "
+              f"done {numbers(done)}, not done {numbers(not_done)}")
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.8), layout="constrained")
+tracer.plot(ax=ax, title="five tasks (task 3 fails) and four calls to wait()")
+for (how, t), color in zip(returned_at.items(), ["grey", "tab:blue", "tab:red", "tab:green"]):
+    ax.axvline(t, color=color, linestyle="--", label=how)
+ax.legend(loc="lower right", fontsize=7)
+plt.show()
+
+# %%
+t = returned_at
+claim(t["timeout=0.05"] < 0.15, "wait(timeout=) returned early without raising", returned=t["timeout=0.05"])
+claim(0.15 < t[FIRST_COMPLETED] < t[FIRST_EXCEPTION] < t[ALL_COMPLETED],
+      "FIRST_COMPLETED returned first, then FIRST_EXCEPTION, then ALL_COMPLETED", **t)
+claim(abs(t[FIRST_EXCEPTION] - 0.6) < 0.15 and abs(t[ALL_COMPLETED] - 1.0) < 0.2,
+      "FIRST_EXCEPTION returned when task 3 failed, ALL_COMPLETED when the slowest task ended", **t)
+
+# %% [markdown]
+# Note that `wait()` only *sorts* the futures: the failed one sits in `done` like the others, and you
+# still read each one's `result()` or `exception()`. `as_completed()` and `map()`, notebook 04's
+# topics, are the other two ways to collect many results.
+
+# %% [markdown]
+# ## Your turn
+#
+# Replace `raise NotImplementedError`, run the cell, then the checker cell below it. Each checker runs
+# your function with a thread pool and a traced task whose duration it knows, so it can tell whether
+# the tasks overlapped and when your function returned. Stuck? `checks.solution("02.1")`.
+#
+# ### Exercise 02.1: start every task, wait for none
+#
+# Write `start_all(pool, task, items)`: submit `task(item)` for every item to `pool` and return the
+# list of futures, in the order of the items, **without waiting** for any of them.
+
+# %%
+def start_all(pool, task, items):
+    raise NotImplementedError
+
+
+# %%
+check.start_all(start_all)
+
+# %% [markdown]
+# ### Exercise 02.2: a result, or a default after a timeout
+#
+# Write `result_or(future, timeout, default)`: return the future's result if it is ready within
+# `timeout` seconds, otherwise `default`. If the task raised an exception, let it reach the caller
+# (do not hide it). It must work on Python 3.10 too.
+
+# %%
+def result_or(future, timeout, default):
+    raise NotImplementedError
+
+
+# %%
+check.result_or(result_or)
+
+# %% [markdown]
+# ### Exercise 02.3: the first result wins
+#
+# Write `first_done(pool, task, items)`: run `task(item)` for every item on `pool`, return the result
+# of whichever finishes **first**, and cancel the tasks that have not started yet so they never run.
+
+# %%
+def first_done(pool, task, items):
+    raise NotImplementedError
+
+
+# %%
+check.first_done(first_done)
+
+# %% [markdown]
+# To see a worked solution (try first!):
+
+# %%
+checks.solution("02.2")
+
+# %% [markdown]
+# ## Recap
+#
+# - `submit` returns a Future at once; `result()` waits for it and re-raises the task's exception.
+# - `cancel()` works only while pending; a timeout stops your waiting, never the task; catch
+#   `concurrent.futures.TimeoutError` to be right on every Python.
+# - `wait()` sorts futures into done and not done by `FIRST_COMPLETED`, `FIRST_EXCEPTION` or
+#   `ALL_COMPLETED`, and never raises.
+#
+# **Next:** [03 · Callbacks](03-callbacks.ipynb): run code the moment a future finishes. (Every pool here was closed by
+# its `with` block, so nothing is left running.)
