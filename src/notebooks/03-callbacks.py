@@ -321,6 +321,7 @@ posts, tracer, progress_times = run_with_text_progress(POST_IDS)
 fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4), sharex=True, layout="constrained",
                                   height_ratios=[3, 2])
 tracer.plot(ax=top, title="12 requests on 4 threads")
+top.set_xlabel("")
 bottom.step([0] + progress_times, range(len(progress_times) + 1), where="post")
 bottom.set_ylabel("done")
 bottom.set_xlabel("seconds since start")
