@@ -338,9 +338,13 @@ claim(len(progress_times) == len(POST_IDS) and progress_times[0] < last_end - 0.
 # tqdm serialises its *drawing* between threads, but `update()` adds to its counter without a lock,
 # so we update under our own lock, as above. We write to `sys.stdout` and choose a bar format without
 # the rate and the elapsed time, so the final line is the same on every run. (In JupyterLab you may
-# prefer `from tqdm.auto import tqdm`, which draws a widget.)
+# prefer `from tqdm.auto import tqdm`, which draws a widget.) tqdm also starts a *monitor* thread that
+# lives on after the bar is closed; we switch it off, since every thread we start should end.
 
 # %%
+tqdm.monitor_interval = 0  # no background monitor thread: it outlives the bar, and we don't need it
+
+
 def run_with_tqdm(ids, workers=4):
     lock = threading.Lock()
     with tqdm(total=len(ids), desc="posts", file=sys.stdout, ncols=60, ascii=" #",
