@@ -280,7 +280,7 @@ claim(slowest_ratio >= 10, "for tasks this small every pool is at least 10x slow
 # %%
 SIZES = [60, 600, 6_000, 30_000]  # numbers to test per task: roughly 0.1, 1, 10 and 50 ms of work
 LABELS = dict(zip(SIZES, ["~0.1 ms", "~1 ms", "~10 ms", "~50 ms"]))
-N_TASKS = 4 * CORES
+N_TASKS = 3 * CORES
 
 
 def chunks(size):
@@ -312,7 +312,7 @@ ax.axhline(1, color="grey", ls="--", label="break-even: as fast as a plain loop"
 ax.set_xlabel("work per task (ms, log scale)")
 ax.set_ylabel("speed-up over a plain loop")
 ax.set_ylim(bottom=0)
-ax.legend()
+ax.legend(loc="lower right")
 ax.set_title("A pool pays only when each task is big enough")
 plt.show()
 
@@ -325,11 +325,11 @@ claim(curve[SIZES[-1]][1] > 1, "with ~50 ms tasks the process pool beats the pla
 # %% [markdown]
 # **Too many workers.** For CPU work, a process per core is the ceiling: a third process on two cores
 # only takes turns with the other two, and each extra worker costs start-up time and memory. Here the
-# same CPU work (`4 × CORES` tasks of ~35 ms) runs on 1 worker, one per core, and two per core, counting
+# same CPU work (`3 × CORES` tasks of ~35 ms) runs on 1 worker, one per core, and two per core, counting
 # the pool's start-up, as a real program would pay it.
 
 # %%
-WORK = [(2_000_000 + i * 20_000, 2_000_000 + (i + 1) * 20_000) for i in range(4 * CORES)]
+WORK = [(2_000_000 + i * 20_000, 2_000_000 + (i + 1) * 20_000) for i in range(3 * CORES)]
 
 
 def run_cpu(workers):

@@ -94,7 +94,7 @@ def _download_for_check(post_id, base_url):
     return get_with_retry(f"{base_url}/posts/{post_id}", retries=0, timeout=5)
 
 
-def _slow_first_download(post_id, base_url, slow_id=1, slow_seconds=1.2):
+def _slow_first_download(post_id, base_url, slow_id=1, slow_seconds=2.0):
     from ..pipeline import get_with_retry
 
     latency = slow_seconds if post_id == slow_id else 0.02
