@@ -226,3 +226,30 @@ def test_slow_number_adds_like_a_number():
     log = []
     assert 1 + check.SlowNumber(2, log, pause=0) == 3
     assert len(log) == 1
+
+
+def labels_many_workers(task, items):
+    """Right, but on 8 threads: some tasks are already running when item 3 fails."""
+    labels, item_of = {}, {}
+
+    def on_done(f):
+        if f.cancelled():
+            labels[item_of[f]] = "cancelled"
+        elif f.exception() is not None:
+            labels[item_of[f]] = "failed"
+            for other in item_of:
+                other.cancel()
+        else:
+            labels[item_of[f]] = "ok"
+
+    with ThreadPoolExecutor(8) as executor:
+        for item in items:
+            item_of[executor.submit(task, item)] = item
+        for f in list(item_of):
+            f.add_done_callback(on_done)
+    return labels
+
+
+def test_labels_with_more_workers_still_pass():
+    verdict = check.run_until_failure(labels_many_workers)
+    assert verdict.solved, str(verdict)

@@ -57,9 +57,10 @@ print("ready")
 # result, with an exception, or cancelled. The callback gets the future itself (not the result), so it
 # can ask `future.result()`, `future.exception()` or `future.cancelled()`. Its return value is ignored.
 #
-# **Which thread runs it?** The documentation promises only "the thread that completes the future", and
-# that has two very different cases. We name the pool's threads (`thread_name_prefix="worker"`) so they
-# are easy to recognise.
+# **Which thread runs it?** The documentation promises only a thread of *your* process, and that a
+# callback attached to a future that is already done is called immediately. In practice that gives two
+# very different cases. We name the pool's threads (`thread_name_prefix="worker"`) so they are easy to
+# recognise.
 
 # %%
 def note_thread(future):
