@@ -151,10 +151,18 @@ for how, (seconds, _) in cpu.items():
 # **The picture.** One row per worker, one bar per slice. Look at the *length* of the bars.
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(12, 2.8), sharex=True, layout="constrained")
-for ax, (how, (seconds, tracer)) in zip(axes, cpu.items()):
-    tracer.plot(ax=ax, title=f"CPU job: {how}")
-plt.show()
+def timelines(runs, job):
+    """One timeline per run, side by side, on the same time scale."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 2.8), layout="constrained")
+    for ax, (how, (seconds, tracer)) in zip(axes, runs.items()):
+        tracer.plot(ax=ax, title=f"{job}: {how}")
+    longest = max(seconds for seconds, _ in runs.values())
+    for ax in axes:
+        ax.set_xlim(0, longest * 1.02)
+    plt.show()
+
+
+timelines(cpu, "CPU job")
 
 # %% [markdown]
 # - **Sequential:** four bars in a row on the main thread.
@@ -263,10 +271,7 @@ for how, (seconds, _) in io.items():
     print(f"{how:<11} {fmt_seconds(seconds)}  ({fmt_speedup(speedup(io['sequential'][0], seconds))})")
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharex=True, layout="constrained")
-for ax, (how, (seconds, tracer)) in zip(axes, io.items()):
-    tracer.plot(ax=ax, title=f"I/O job: {how}")
-plt.show()
+timelines(io, "I/O job")
 
 # %% [markdown]
 # Eight threads, eight bars stacked at the same moment: while a thread waits for its answer it has let

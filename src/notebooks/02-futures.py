@@ -296,11 +296,11 @@ with Tracer() as tracer, ThreadPoolExecutor(max_workers=5) as pool:
               f"done {numbers(done)}, not done {numbers(not_done)}")
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 2.8), layout="constrained")
+fig, ax = plt.subplots(figsize=(9, 2.8), layout="constrained")
 tracer.plot(ax=ax, title="five tasks (task 3 fails) and four calls to wait()")
 for (how, t), color in zip(returned_at.items(), ["grey", "tab:blue", "tab:red", "tab:green"]):
     ax.axvline(t, color=color, linestyle="--", label=how)
-ax.legend(loc="lower right", fontsize=7)
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="wait() returned", title_fontsize=7)
 plt.show()
 
 # %%
