@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -20,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = Path(os.environ.get("FUTURESLAB_NOTEBOOKS_DIR") or ROOT / "notebooks")  # override: try other notebooks
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 # Flags that keep a headless Chromium quiet and fast on a closed network (see the notes).
@@ -218,7 +219,9 @@ def committed_expectations(path: Path) -> list[dict]:
         cells.append({
             "tags": list(cell.get("metadata", {}).get("tags", [])),
             "png": any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])),
-            "source": "".join(cell["source"])[:200],
+            "widget": any("application/vnd.jupyter.widget-view+json" in out.get("data", {})
+                          for out in cell.get("outputs", [])),
+            "source": "".join(cell["source"]),
         })
     return cells
 
@@ -303,6 +306,32 @@ def run_notebook_in_browser(page, server: LabServer, name: str, timeout: float =
     state = page.evaluate(READ_CELLS_JS)
     state["seconds"] = seconds
     return state
+
+
+def click_explorer_runs(page, timeout: float = 30.0) -> int:
+    """Click every explorer widget's Run button and wait until its timeline is redrawn.
+
+    Returns how many explorers were clicked. A redraw means the output area's image changed (a new
+    run draws new bars) and the button is enabled again.
+    """
+    run_button = page.locator("button.jupyter-button", has_text=re.compile(r"^\s*Run\s*$"))
+    boxes = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .widget-vbox").filter(has=run_button)
+    clicked = 0
+    for i in range(boxes.count()):
+        box = boxes.nth(i)
+        img = box.locator('.jp-OutputArea-output[data-mime-type="image/png"] img').first
+        img.wait_for(state="attached", timeout=timeout * 1000)
+        before = img.get_attribute("src")
+        box.locator("button.jupyter-button", has_text=re.compile(r"^\s*Run\s*$")).click()
+        page.wait_for_function(
+            """([box, before]) => {
+                 const img = box.querySelector('.jp-OutputArea-output[data-mime-type="image/png"] img');
+                 const button = [...box.querySelectorAll('button.jupyter-button')].find(b => b.innerText.trim() === 'Run');
+                 return img && img.getAttribute('src') !== before && img.complete && img.naturalWidth > 0
+                        && button && !button.disabled;
+               }""", arg=[box.element_handle(), before], timeout=timeout * 1000)
+        clicked += 1
+    return clicked
 
 
 def screenshot(page, path: Path) -> None:

@@ -6,6 +6,7 @@ idle and every cell is numbered, then check that
 
 * no cell shows a traceback, except cells tagged ``raises-exception``;
 * every code cell whose committed output has a plot shows that plot as a loaded <img>;
+* every explorer widget (futureslab.explorer) re-runs its job and redraws when Run is clicked;
 
 and save a screenshot to artifacts/screenshots/NN-name.png (git-ignored).
 
@@ -24,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from browser_support import (CHROMIUM_ARGS, HOW_TO_ENABLE, NOTEBOOKS, SCREENSHOTS, LabServer,
-                             committed_expectations, find_chromium, http_status,
-                             run_notebook_in_browser, screenshot)
+                             click_explorer_runs, committed_expectations, find_chromium,
+                             http_status, run_notebook_in_browser, screenshot)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -97,8 +98,11 @@ def test_there_are_notebooks():
 def test_notebook_runs_in_jupyterlab(name, lab, page):
     expected = committed_expectations(NOTEBOOKS / name)
     shot = SCREENSHOTS / (Path(name).stem + ".png")
+    explorers = sum(1 for cell in expected if cell["widget"] and "explore(" in cell["source"])
     try:
         state = run_notebook_in_browser(page, lab, name, timeout=PER_NOTEBOOK_TIMEOUT)
+        # the interactive explorer (futureslab.explorer): a click on Run re-runs the job and redraws
+        clicked = click_explorer_runs(page) if explorers else 0
     except Exception as exc:
         screenshot(page, shot)
         pytest.fail(f"{name} did not finish in JupyterLab within {PER_NOTEBOOK_TIMEOUT:.0f} s "
@@ -122,6 +126,8 @@ def test_notebook_runs_in_jupyterlab(name, lab, page):
         if want["png"] and (seen["imgs"] == 0 or seen["imgs_loaded"] < seen["imgs"]):
             problems.append(f"{where} should show a plot: {seen['imgs']} <img>, "
                             f"{seen['imgs_loaded']} loaded")
+    if clicked < explorers:
+        problems.append(f"{explorers} explorer widget(s) expected, {clicked} redrew on a click of Run")
     assert not problems, f"{name} in JupyterLab (screenshot {shot}):\n" + "\n".join(problems)
     assert state["seconds"] < PER_NOTEBOOK_TIMEOUT
     print(f"{name}: ran in {state['seconds']:.1f} s in the browser; screenshot {shot.relative_to(shot.parents[2])}")
