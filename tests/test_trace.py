@@ -132,3 +132,11 @@ def test_plot_one_row_per_worker_and_bad_input():
     with pytest.raises(TypeError, match="fn"):
         Tracer().wrap(42)
     plt.close("all")
+
+
+def test_rows_sort_naturally():
+    from futureslab.trace import _worker_order
+
+    names = ["download_10", "save_0", "process-10", "download_2", "thread-2", "main", "process-2", "thread-10"]
+    assert sorted(names, key=_worker_order) == ["main", "thread-2", "thread-10", "process-2", "process-10",
+                                                "download_2", "download_10", "save_0"]

@@ -218,9 +218,13 @@ def max_concurrency(records) -> int:
 
 
 def _worker_order(name: str):
+    """main, then thread-1, thread-2, ..., then process-1, ..., then custom names in natural order
+    (``download_2`` before ``download_10``)."""
     kind, _, num = name.partition("-")
     rank = {"main": 0, "thread": 1, "process": 2}.get(kind, 3)
-    return (rank, int(num) if num.isdigit() else 0, name)
+    natural = tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                    for part in re.split(r"(\d+)", name) if part)
+    return (rank, int(num) if rank < 3 and num.isdigit() else 0, natural)
 
 
 def plot_timeline(records, ax=None, title: str | None = None):
