@@ -278,6 +278,8 @@ timelines(io, "I/O job")
 # go of the GIL, so the others can send their requests too. For waiting, the ideal speed-up with `N`
 # threads is `N` (as long as there are at least `N` requests), whatever the number of cores: waiting
 # costs no CPU. The checks accept 60% of it, and ask the server itself how many requests it saw at once.
+# (So when you read that four requests on four threads ran "three to four times faster", that is this
+# ideal of 4 minus a little overhead, and it does not depend on how many cores you have.)
 
 # %%
 io_s = speedup(io["sequential"][0], io["threads"][0])
