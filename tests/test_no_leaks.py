@@ -138,7 +138,16 @@ def _listing(folder: Path) -> set[str]:
 
 def run_with_probes(nb, work: Path, tmp_path: Path) -> dict:
     """Execute ``nb`` (in place) in folder ``work`` with the probe cells; return the probe's report."""
-    kernel_tmp = Path(tempfile.mkdtemp(prefix="kernel-tmp-", dir=tmp_path))
+    # A short private temp folder: forkserver's socket lives in it, and an AF_UNIX path may not be
+    # longer than ~104-108 bytes (pytest's tmp_path is too deep for that).
+    kernel_tmp = Path(tempfile.mkdtemp(prefix="k"))
+    try:
+        return _run_with_probes(nb, work, tmp_path, kernel_tmp)
+    finally:
+        shutil.rmtree(kernel_tmp, ignore_errors=True)
+
+
+def _run_with_probes(nb, work: Path, tmp_path: Path, kernel_tmp: Path) -> dict:
     nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE_BEFORE))
     nb.cells.append(nbformat.v4.new_code_cell(PROBE_AFTER))
     env = dict(os.environ, TMPDIR=str(kernel_tmp), IPYTHONDIR=str(tmp_path / "ipython"))
