@@ -41,7 +41,7 @@ from futureslab.claims import claim, measure_until
 from futureslab.plots import runtime_bars, speedup_curve
 from futureslab.server import LocalAPI
 from futureslab.tasks import (count_primes, count_primes_in, fetch_post, identity, make_payload,
-                              payload_size, prime_ranges, square)
+                              payload_size, prime_ranges, sleep_for, square)
 from futureslab.timing import cpu_count, fmt_seconds, fmt_speedup, ideal_speedup, speedup, stopwatch
 from futureslab.trace import Tracer
 
@@ -85,26 +85,31 @@ print("primes in them:", TOTAL)
 # ## 2. A CPU-bound job: one after another, on threads, on processes
 #
 # `run_cpu` runs the four slices one of three ways and records a timeline with a `Tracer`: which
-# worker ran which slice, from when to when. The pool is created inside the measurement, because
-# starting the workers is part of what you pay. Every figure is the best of at least two runs, since
-# a busy machine can slow any single run down.
+# worker ran which slice, from when to when. The pools are started, and their workers warmed up,
+# before the stopwatch runs: what it costs to start a process is a separate question, measured on
+# its own in section 6. Every figure is the best of at least two runs, since a busy machine can slow
+# any single run down.
 
 # %%
 WORKERS = 2
 
 
-def run_cpu(how, workers=WORKERS):
-    """Count the primes in RANGES sequentially, or on `workers` threads or processes."""
+def run_cpu(how, pool=None):
+    """Count the primes in RANGES sequentially (no pool), or on the threads or processes of `pool`."""
     with Tracer() as tracer, stopwatch() as sw:
         task = tracer.wrap(count_primes_in)
-        if how == "sequential":
+        if pool is None:
             total = sum(task(r) for r in RANGES)
         else:
-            pool_class = ThreadPoolExecutor if how == "threads" else ProcessPoolExecutor
-            with pool_class(max_workers=workers) as pool:
-                total = sum(pool.map(task, RANGES))
+            total = sum(pool.map(task, RANGES))
     assert total == TOTAL, "every way must count the same primes"
     return sw.elapsed, tracer
+
+
+def started(pool, workers):
+    """Make sure every worker of `pool` is up (a short task each) before anything is timed."""
+    list(pool.map(sleep_for, [0.1] * workers))
+    return pool
 
 
 def best_of(runs, fn, *args):
@@ -117,10 +122,12 @@ def measure_cpu(budget=6.0):
     burst of load hits all three alike; after two rounds, stop as soon as the checks below hold or
     `budget` seconds have passed (a busy machine may need more rounds)."""
     best = {}
-    with stopwatch() as sw:
+    with ThreadPoolExecutor(WORKERS) as threads, ProcessPoolExecutor(WORKERS) as processes, \
+            stopwatch() as sw:
+        pools = {"sequential": None, "threads": threads, "processes": started(processes, WORKERS)}
         for round_no in range(1, 100):
-            for how in ("sequential", "threads", "processes"):
-                run = run_cpu(how)
+            for how, pool in pools.items():
+                run = run_cpu(how, pool)
                 if how not in best or run[0] < best[how][0]:
                     best[how] = run
             if round_no >= 2 and (cpu_holds(best) or sw.lap() > budget):
@@ -174,8 +181,8 @@ timelines(cpu, "CPU job")
 #
 # **What can this machine give?** With `w` workers and `c` cores, at most `min(w, c)` slices can be
 # computed at the same moment, so the ideal speed-up for CPU work is `min(w, c)`. Processes should
-# come close to it; the checks below accept 60% of it, because pool start-up and a busy machine take
-# their share (the measuring cell keeps measuring for a few seconds if a run falls short). With the GIL, threads
+# come close to it; the checks below accept 60% of it, because handing out the work and a busy
+# machine take their share (the measuring cell keeps measuring for a few seconds if a run falls short). With the GIL, threads
 # should stay near 1x: slightly below is normal, the turn-taking costs a little.
 
 # %%
@@ -213,10 +220,12 @@ claim(len(cpu["processes"][1].workers) == WORKERS and cpu["processes"][1].max_co
 def measure_sweep():
     """Speed-up over sequential of 1, 2 and 4 processes (best of two interleaved runs each)."""
     seq, times = [], {1: [], 2: [], 4: []}
-    for _ in range(2):
-        seq.append(run_cpu("sequential")[0])
-        for workers in times:
-            times[workers].append(run_cpu("processes", workers)[0])
+    with ProcessPoolExecutor(1) as p1, ProcessPoolExecutor(2) as p2, ProcessPoolExecutor(4) as p4:
+        pools = {1: started(p1, 1), 2: started(p2, 2), 4: started(p4, 4)}
+        for _ in range(2):
+            seq.append(run_cpu("sequential")[0])
+            for workers, pool in pools.items():
+                times[workers].append(run_cpu("processes", pool)[0])
     return {workers: speedup(min(seq), min(t)) for workers, t in times.items()}
 
 
