@@ -159,8 +159,10 @@ for how, (seconds, _) in cpu.items():
 
 # %%
 def timelines(runs, job):
-    """One timeline per run, side by side, on the same time scale."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 2.8), layout="constrained")
+    """One timeline per run, one above the other, on the same time scale."""
+    rows = [len(tracer.workers) + 1.5 for _, tracer in runs.values()]
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 0.4 * sum(rows) + 0.6), layout="constrained",
+                             gridspec_kw={"height_ratios": rows})
     for ax, (how, (seconds, tracer)) in zip(axes, runs.items()):
         tracer.plot(ax=ax, title=f"{job}: {how}")
     longest = max(seconds for seconds, _ in runs.values())
