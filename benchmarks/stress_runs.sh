@@ -53,8 +53,8 @@ one_run() {  # $1 = label (quiet|busy), $2 = index
     local tail; tail=$(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed).* =+$' "$log" | tail -n1 | tr -d '=')
     printf '%-5s run %2d: %s in %6s s  %s\n' "$label" "$i" "$([ $rc = 0 ] && echo PASS || echo FAIL)" "$secs" "$tail"
     if [ $rc != 0 ]; then
-        grep -E '^FAILED ' "$log" | sed 's/^/          /' | head -n 10
-        grep -hE 'ClaimFailed|claim failed|Error:' "$log" | grep -v '^E  *\[' | sort -u | head -n 6 | sed 's/^/          /'
+        sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^FAILED ' | sed 's/^/          /' | head -n 10
+        sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^[A-Za-z]*(Error|Failed|Exception): ' | sort -u | head -n 6 | sed 's/^/          /'
         SUMMARY+=("$label run $i: see $log")
     fi
     return $rc
