@@ -105,15 +105,16 @@ claim(states == ["done"] + ["cancelled"] * 5 and sw.elapsed < 0.5,
 #
 # A worker process normally lives as long as the pool. With `max_tasks_per_child=N` it exits after N
 # tasks and the pool starts a fresh one: a cure for libraries that leak memory, file handles or global
-# state. It needs a start method that does not fork from a process with threads, so pass a `spawn` (or
-# `forkserver`) context; with the default fork context the constructor raises `ValueError`.
+# state. Starting replacement workers by forking a process that has threads is unsafe, so it refuses a
+# fork context (`ValueError`); given no `mp_context`, it picks `spawn` by itself even where fork is the
+# default. We pass the spawn context explicitly to make that visible.
 #
 # **A bug to know about.** On 3.11 up to at least 3.13.0, a pool can hang with `max_tasks_per_child`
 # above 1: when a worker exits, the pool may count an earlier "idle worker" signal as a live worker and
 # not start the replacement, so queued tasks wait forever. (`ProcessPoolExecutor(1,
-# max_tasks_per_child=2)` with 10 tasks hung after 2 tasks here on 3.11.7, 3.12.1 and 3.13.0; later
-# patch releases fix it.) With `max_tasks_per_child=1` no such signal is ever left over, so the demo
-# below uses 1, and it still waits with a timeout, as every demo of a known-buggy feature should.
+# max_tasks_per_child=2)` with 10 tasks hung after 2 tasks on 3.11.7, 3.12.1 and 3.13.0 when this
+# course was written; the fix came later upstream.) With `max_tasks_per_child=1` no such signal is
+# ever left over, so the demo below uses 1, and it still waits with a timeout, as every demo of a known-buggy feature should.
 # Two workers, four tasks: each task reports the process id that ran it. (On 3.10 the cell only
 # says the feature is missing, so its output is not compared; the claim after it is.)
 
@@ -137,7 +138,7 @@ claim(PY < (3, 11) or (not not_done and len(pids) == 4),
 # %% [markdown]
 # ### The `TimeoutError` alias (3.11)
 #
-# `future.result(timeout=...)`, `wait`-free `as_completed(timeout=...)` and `map(timeout=...)` raise
+# `future.result(timeout=...)`, `as_completed(timeout=...)` and `map(timeout=...)` raise
 # `concurrent.futures.TimeoutError`. Up to 3.10 that is its own class, **not** the builtin
 # `TimeoutError`, so many articles' `except TimeoutError:` silently misses it there. From 3.11 the two
 # are the same object. Code that must run on 3.10 catches `concurrent.futures.TimeoutError`, which works
