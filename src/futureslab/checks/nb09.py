@@ -57,7 +57,7 @@ def total_primes(answer):
                "[f.result() for f in distributed.as_completed(futures)].",
           solution="futureslab.solutions.nb09:fastest_first")
 def fastest_first(answer, client):
-    delays = [0.6, 0.1, 0.3]
+    delays = [0.4, 0.1, 0.3, 0.2]
     t0 = time.perf_counter()
     results = run_with_timeout(answer, client, delays, timeout=30)
     elapsed = time.perf_counter() - t0
