@@ -106,6 +106,10 @@ _LP_STDLIB_SERVICES = ("multiprocessing.forkserver", "multiprocessing.resource_t
 # Threads the kernel's own machinery starts lazily (pyzmq's collector for zero-copy messages, started
 # by the first large output, e.g. a figure): the kernel's, not the notebook's.
 _LP_KERNEL_THREADS = ("zmq.utils.garbage.GarbageCollectorThread",)
+# Library threads that live as long as the process by design: dask.distributed's one-thread offload
+# pool (distributed.utils._offload_executor, started by a client's first task, daemon, never shut down
+# by the library; shutting it down would break every later Dask call in the kernel).
+_LP_LIBRARY_THREAD_PREFIXES = ("Dask-Offload_",)
 _lp_baseline = {"threads": {t.ident for t in _lp_threading.enumerate()}, "sockets": set(_lp_listening())}
 '''
 
@@ -115,7 +119,8 @@ def _lp_left():
     threads = [f"{t.name} ({type(t).__module__}.{type(t).__qualname__}, "
                f"target={getattr(getattr(t, '_target', None), '__qualname__', None)}, daemon={t.daemon})" for t in _lp_threading.enumerate()
                if t.ident not in _lp_baseline["threads"] and t.is_alive()
-               and f"{type(t).__module__}.{type(t).__qualname__}" not in _LP_KERNEL_THREADS]
+               and f"{type(t).__module__}.{type(t).__qualname__}" not in _LP_KERNEL_THREADS
+               and not t.name.startswith(_LP_LIBRARY_THREAD_PREFIXES)]
     processes = [f"pid {p}: {_lp_cmdline(p)}" for p in _lp_descendants()
                  if not any(s in _lp_cmdline(p) for s in _LP_STDLIB_SERVICES)]
     active = [repr(p) for p in _lp_mp.active_children()]
