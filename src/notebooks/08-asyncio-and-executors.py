@@ -49,6 +49,10 @@ from futureslab.timing import fmt_seconds, fmt_speedup, speedup, stopwatch
 
 futureslab.setup()
 api = LocalAPI(latency=0.1).start()
+# asyncio.to_thread and run_in_executor(None, ...) use the loop's default executor. We give the kernel's
+# loop one of our own, so the last cell can stop its threads.
+default_pool = ThreadPoolExecutor(thread_name_prefix="asyncio-default")
+asyncio.get_running_loop().set_default_executor(default_pool)
 
 # %% [markdown]
 # ## 1. A blocking call freezes the loop
@@ -299,3 +303,5 @@ checks.solution("08.2")
 
 # %%
 api.stop()  # every notebook stops what it started
+default_pool.shutdown(wait=True)  # the default executor's threads, too; a fresh one for later cells:
+asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio-default"))
