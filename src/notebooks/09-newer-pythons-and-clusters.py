@@ -259,14 +259,12 @@ claim(PY < (3, 14) or (results_314["interpreters"] == count_primes(0, 20_000)
 # cell deletes, and turn Dask's logging down so the outputs stay readable.
 
 # %%
-import dask
 from distributed import Client, LocalCluster
 from distributed import as_completed as dask_as_completed
 
 scratch = tempfile.TemporaryDirectory(prefix="futureslab-dask-")
 with warnings.catch_warnings(), stopwatch() as cluster_start:
     warnings.simplefilter("ignore")  # e.g. "Port 8787 is already in use" on a busy machine
-    dask.config.set({"temporary-directory": scratch.name})
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR, local_directory=scratch.name)
     client = Client(cluster)
