@@ -279,7 +279,8 @@ print(f"fitted p: pure waiting {p_io:.3f}, job with serial steps {p_job:.3f}"
 # |---|---|---|
 # | `ThreadPoolExecutor` | `cpu_count() * 5` | 3.5–3.7 |
 # | `ThreadPoolExecutor` | `min(32, cpu_count() + 4)`: at least 5 threads for I/O, at most 32 so a big machine does not start hundreds | 3.8 |
-# | `ProcessPoolExecutor` | `cpu_count()` (on Windows at most 61) | 3.2 |
+# | `ProcessPoolExecutor` | `cpu_count()` | 3.2 |
+# | `ProcessPoolExecutor` on Windows | at most 61 (a Windows limit on waiting for handles) | 3.8 |
 # | both | `cpu_count()` above means `os.process_cpu_count()`, the CPUs this process may use | 3.13 |
 # | `InterpreterPoolExecutor` | like `ThreadPoolExecutor` | 3.14 |
 #

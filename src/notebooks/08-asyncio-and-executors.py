@@ -122,7 +122,7 @@ claim(free_gap < 0.15, "with asyncio.to_thread the heartbeat kept ticking", gap=
 # |---|---|---|---|
 # | `await loop.run_in_executor(executor, fn, *args)` | `executor`, or the loop's default thread pool when `None` | an `asyncio.Future` | 3.4 |
 # | `await asyncio.to_thread(fn, *args, **kwargs)` | the loop's default thread pool, with the caller's context variables | a coroutine | 3.9 |
-# | `await asyncio.wrap_future(cf_future)` | wherever `cf_future` already runs (e.g. `pool.submit(...)`) | an `asyncio.Future` | 3.5 |
+# | `await asyncio.wrap_future(cf_future)` | wherever `cf_future` already runs (e.g. `pool.submit(...)`) | an `asyncio.Future` | 3.4 |
 #
 # `run_in_executor` passes positional arguments only: for keywords use `functools.partial`. The loop's
 # default executor is a `ThreadPoolExecutor` with the default size, `min(32, cpu + 4)` threads (notebook
