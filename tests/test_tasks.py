@@ -122,3 +122,16 @@ def test_crash_worker_breaks_the_pool(method):
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context(method)) as pool:
         with pytest.raises(BrokenProcessPool):
             pool.submit(tasks.crash_worker).result(timeout=60)
+
+
+@pytest.mark.skipif("forkserver" not in START_METHODS, reason="this platform has no forkserver")
+def test_forkserver_workers_follow_a_new_local_api():
+    """A forkserver started before the API (or before a restart on a new port) must not hand its
+    workers a stale URL."""
+    ctx = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        pool.submit(tasks.double, 1).result(timeout=60)  # the forkserver is now running
+    for _ in range(2):  # two APIs, two ports, one after the other
+        with LocalAPI(latency=0) as api, ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            assert pool.submit(tasks.fetch_post, 2).result(timeout=60)["id"] == 2
+            assert api.stats()["requests"] == 1

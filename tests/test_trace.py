@@ -140,3 +140,15 @@ def test_rows_sort_naturally():
     names = ["download_10", "save_0", "process-10", "download_2", "thread-2", "main", "process-2", "thread-10"]
     assert sorted(names, key=_worker_order) == ["main", "thread-2", "thread-10", "process-2", "process-10",
                                                 "download_2", "download_10", "save_0"]
+
+
+def test_shared_x_axes_fit_the_longest_timeline():
+    short = [TaskRecord("a", "main", 1, "MainThread", 0.0, 0.1)]
+    long = [TaskRecord("b", "main", 1, "MainThread", 0.0, 0.8)]
+    fig, (left, right) = plt.subplots(1, 2, sharex=True)
+    plot_timeline(long, ax=left)
+    plot_timeline(short, ax=right)
+    assert left.get_xlim()[1] >= 0.8 and right.get_xlim()[1] >= 0.8
+    alone = plot_timeline(short)
+    assert alone.get_xlim()[1] < 0.2
+    plt.close("all")

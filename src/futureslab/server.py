@@ -39,33 +39,10 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 from . import data
+from ._config import ENV_REMOTE, ENV_URL, api_url
 from ._validate import check_number, check_probability
 
 __all__ = ["LocalAPI", "api_url", "ENV_URL", "ENV_REMOTE"]
-
-ENV_URL = "FUTURESLAB_API_URL"
-ENV_REMOTE = "FUTURESLAB_REMOTE_API"
-
-
-def api_url(base_url: str | None = None) -> str:
-    """The base URL the lessons talk to.
-
-    An explicit ``base_url`` wins; then a running :class:`LocalAPI` (or ``FUTURESLAB_REMOTE_API``).
-    Raises ``RuntimeError`` with the fix when there is none.
-    """
-    if base_url is not None:
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL string, got {base_url!r}")
-        return base_url.rstrip("/")
-    for name in (ENV_URL, ENV_REMOTE):
-        url = os.environ.get(name)
-        if url:
-            return url.rstrip("/")
-    raise RuntimeError(
-        "No API to talk to: start the local one first, e.g. `api = LocalAPI().start()` or "
-        "`with LocalAPI() as api: ...`, or set FUTURESLAB_REMOTE_API to a base URL."
-    )
-
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             500: "Internal Server Error", 503: "Service Unavailable"}
@@ -175,6 +152,27 @@ class _Loop:
             writer.close()
 
 
+def _refresh_forkserver() -> None:
+    """Make worker processes see the current API URL under the forkserver start method.
+
+    Workers learn the URL from the environment. A spawn or fork worker copies the environment of the
+    process that creates the pool, but a forkserver worker copies the forkserver's, frozen when the
+    forkserver first started. So when the URL changes, stop a running forkserver: the next process
+    pool starts a fresh one with the current environment (workers already running are unaffected).
+    """
+    import sys
+
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        stop = getattr(server, "_stop", None)  # present on 3.8-3.14
+        if stop is not None:
+            try:
+                stop()
+            except OSError:
+                pass
+
+
 class LocalAPI:
     """A JSON API served on ``127.0.0.1`` at a port the OS chooses.
 
@@ -238,11 +236,13 @@ class LocalAPI:
         if self._remote:
             os.environ[ENV_URL] = self.url
             self._server = None
+            _refresh_forkserver()
             return self
         server = _Loop(self)
         server.start()
         self._server = server
         os.environ[ENV_URL] = self.url
+        _refresh_forkserver()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -261,6 +261,7 @@ class LocalAPI:
             os.environ.pop(ENV_URL, None)
         else:
             os.environ[ENV_URL] = self._old_env
+        _refresh_forkserver()
 
     def __enter__(self) -> "LocalAPI":
         return self.start()

@@ -29,7 +29,7 @@ import time
 from urllib.parse import urlsplit
 
 from ._validate import check_int, check_number
-from .server import api_url
+from ._config import api_url
 
 # --------------------------------------------------------------------------------------- CPU-bound
 

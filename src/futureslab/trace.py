@@ -255,7 +255,11 @@ def plot_timeline(records, ax=None, title: str | None = None):
                     fontsize=7, clip_on=True)
     ax.set_yticks(range(len(workers)), workers)
     ax.invert_yaxis()
-    ax.set_xlim(0, span * 1.02)
+    # Axes made with sharex=True share one x range: widen it to fit every timeline drawn on them,
+    # never crop an earlier one to a later, shorter one.
+    ax._futureslab_span = span
+    siblings = ax.get_shared_x_axes().get_siblings(ax)
+    ax.set_xlim(0, 1.02 * max(getattr(a, "_futureslab_span", 0.0) for a in siblings))
     ax.set_xlabel("seconds since start")
     if title:
         ax.set_title(title)
