@@ -1,0 +1,25 @@
+"""`make benchmark`: every benchmark script, one after another, in fresh interpreters.
+
+Each prints its own figures; run them on an otherwise idle machine for figures worth quoting.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["server_and_tracer.py", "headline_speedups.py"]
+
+if __name__ == "__main__":
+    failed = []
+    for name in SCRIPTS:
+        print(f"=== {name} ===", flush=True)
+        t0 = time.perf_counter()
+        code = subprocess.call([sys.executable, str(HERE / name)])
+        print(f"({name} took {time.perf_counter() - t0:.1f} s, exit code {code})\n", flush=True)
+        if code:
+            failed.append(name)
+    sys.exit(1 if failed else 0)
