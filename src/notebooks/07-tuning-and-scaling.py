@@ -101,8 +101,9 @@ claim(io_ok(io_speedups), "for waiting, every worker count up to 16 reached at l
 #
 # **The idea.** Counting primes keeps a core busy. Processes run on separate cores, so the speed-up can
 # grow with workers only up to the number of cores this process may use; past that, workers take turns.
-# The job: `count_primes_in` over equal ranges of about 0.1 s each (long enough to be worth a process,
-# see notebook 01), a few more ranges than the largest pool. The baseline is the plain sequential loop.
+# The job: `count_primes_in` over equal ranges that take tens of milliseconds each (long enough to be
+# worth a process, see notebook 01), with at least as many ranges as the largest pool has workers. The
+# baseline is the plain sequential loop. Each run is measured twice, taking turns, keeping the best.
 #
 # The pools' workers are started before the clock starts (notebook 01 measured that start-up).
 # The worker counts depend on your machine (1, 2, 4, your core count and twice it), so the table
@@ -110,7 +111,7 @@ claim(io_ok(io_speedups), "for waiting, every worker count up to 16 reached at l
 
 # %%
 CPU_WORKERS = sorted({1, 2, 4, CORES, 2 * CORES})
-CPU_RANGES = prime_ranges(2_000_000 + 25_000 * max(12, 2 * CORES), chunks=max(12, 2 * CORES),
+CPU_RANGES = prime_ranges(2_000_000 + 30_000 * max(8, 2 * CORES), chunks=max(8, 2 * CORES),
                           start=2_000_000)
 
 
