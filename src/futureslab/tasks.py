@@ -260,6 +260,13 @@ def whoami(_=None) -> tuple[int, str]:
     return os.getpid(), threading.current_thread().name
 
 
+def whoami_after(seconds: float = 0.02) -> tuple[int, str]:
+    """Wait ``seconds``, then return :func:`whoami`: mapped over a pool until every worker has
+    answered, it tells when all of a pool's (spawned) workers have booted."""
+    sleep_for(seconds)
+    return whoami()
+
+
 def make_payload(size_mb: float) -> bytes:
     """A bytes object of ``size_mb`` megabytes, to measure what sending data to a worker costs."""
     return bytes(int(check_number("size_mb", size_mb, low=0, high=1024) * 1024 * 1024))
