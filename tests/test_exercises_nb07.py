@@ -91,3 +91,17 @@ def test_oversubscribed_pool_is_caught():
 def test_wrong_count_is_caught():
     verdict = check.count_primes_fast(count_primes_off_by_one)
     assert not verdict and "25997 primes" in verdict.message
+
+
+def test_whoami_after_waits_then_names_the_worker():
+    import os
+    import time
+
+    import pytest
+
+    from futureslab.tasks import whoami_after
+    t0 = time.perf_counter()
+    pid, thread = whoami_after(0.02)
+    assert time.perf_counter() - t0 >= 0.02 and pid == os.getpid() and thread == "MainThread"
+    with pytest.raises(ValueError, match="seconds"):
+        whoami_after(-1)

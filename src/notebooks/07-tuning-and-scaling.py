@@ -39,7 +39,7 @@ from futureslab.claims import claim, measure_until
 from futureslab.plots import speedup_curve
 from futureslab.scaling import amdahl_limit, amdahl_speedup, fit_amdahl
 from futureslab.server import LocalAPI
-from futureslab.tasks import count_primes_in, sleep_for, fetch_comments, fetch_post, fetch_user, fetch_user_posts, prime_ranges
+from futureslab.tasks import count_primes_in, whoami_after, fetch_comments, fetch_post, fetch_user, fetch_user_posts, prime_ranges
 from futureslab.timing import cpu_count, fmt_seconds, fmt_speedup, ideal_speedup, speedup, stopwatch
 
 futureslab.setup()
@@ -121,7 +121,9 @@ def cpu_run(n):
     The workers are started before the clock starts, as in a program that keeps its pool: notebook 01
     measured what starting them costs (and section 3 shows what such a serial step does to a curve)."""
     with ProcessPoolExecutor(max_workers=n) as pool:
-        list(pool.map(sleep_for, [0.05] * n))  # n tasks at once: the pool starts n workers
+        booted = set()
+        while len(booted) < n:  # until every worker has answered (spawned ones take a moment to boot)
+            booted |= {pid for pid, _ in pool.map(whoami_after, [0.02] * n)}
         with stopwatch() as sw:
             total = sum(pool.map(count_primes_in, CPU_RANGES))
     return sw.elapsed, total
