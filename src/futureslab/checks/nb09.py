@@ -39,11 +39,12 @@ def first_n_then_stop(answer):
                "as_completed(futures). Use only submit/map/as_completed, nothing pool-specific.",
           solution="futureslab.solutions.nb09:total_primes")
 def total_primes(answer):
-    ranges = prime_ranges(40_000, chunks=8)
-    expected = count_primes(0, 40_000)
+    # ranges of ~20 ms each: long enough that two threads' runs overlap even with the GIL
+    ranges = prime_ranges(200_000, chunks=8)
+    expected = count_primes(0, 200_000)
     with Tracer() as tracer, ThreadPoolExecutor(max_workers=4) as pool:
         total = run_with_timeout(answer, pool, ranges, task=tracer.wrap(count_primes_in), timeout=30)
-    expect(total == expected, f"there are {expected} primes below 40000, you counted {total!r}.")
+    expect(total == expected, f"there are {expected} primes below 200000, you counted {total!r}.")
     workers = set(tracer.workers)
     expect(tracer.records, "the task you were given was never called: pass `task` to executor.submit.")
     expect(all(w.startswith("thread-") for w in workers), "some ranges ran in the calling thread: hand every one to the executor.")
