@@ -9,7 +9,7 @@ ROOT_FLAG := $(shell [ "$$(id -u 2>/dev/null)" = 0 ] && echo --allow-root)
 START_METHODS := fork spawn forkserver
 PYTHONS ?= 3.10 3.11 3.12 3.13
 
-.PHONY: lab test test-fast test-start-methods test-pythons doctor benchmark clean help
+.PHONY: lab test test-fast test-start-methods test-pythons doctor benchmark stress clean help
 
 help:
 	@echo "make lab      start JupyterLab on the start notebook (sets up $(VENV) on first use)"
@@ -18,6 +18,8 @@ help:
 	@echo "make benchmark  print the measured figures (server, tracer, speed-ups)"
 	@echo "make test-start-methods   the suite under fork, spawn and forkserver"
 	@echo "make test-pythons         the suite on each of: $(PYTHONS) (needs those Pythons)"
+	@echo "make test-fast            everything but the browser test"
+	@echo "make stress               the notebooks repeatedly, idle and with every core busy"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,21 +42,40 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 # The whole suite with the multiprocessing start method forced (tests/conftest.py and every
-# notebook kernel read FUTURESLAB_START_METHOD).
+# notebook kernel read FUTURESLAB_START_METHOD). Runs every method even if one fails.
 test-start-methods: $(STAMP)
-	@set -e; for m in $(START_METHODS); do \
+	@failed=""; for m in $(START_METHODS); do \
 		echo "=== start method: $$m ==="; \
-		FUTURESLAB_START_METHOD=$$m $(BIN)/python -m pytest $(PYTEST_ARGS); \
-	done
+		FUTURESLAB_START_METHOD=$$m $(BIN)/python -m pytest $(PYTEST_ARGS) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED under:$$failed"; exit 1; fi; \
+	echo "passed under every start method: $(START_METHODS)"
 
-# The suite on each Python, each in its own venv (.venv-3.10, ...). Finds them with pyenv if present.
+# The suite on each Python, each in its own venv (.venv-3.10, ...), found with pyenv or on PATH.
 test-pythons:
-	@set -e; for v in $(PYTHONS); do \
-		py=$$(command -v pyenv >/dev/null && pyenv root >/dev/null 2>&1 && ls -d $$(pyenv root)/versions/$$v* 2>/dev/null | tail -n1)/bin/python; \
-		[ -x "$$py" ] || py=$$(command -v python$$v); \
+	@failed=""; for v in $(PYTHONS); do \
+		py=""; \
+		if command -v pyenv >/dev/null 2>&1; then \
+			d=$$(ls -d "$$(pyenv root)/versions/$$v".* 2>/dev/null | grep -v 't$$' | sort -V | tail -n1); \
+			[ -n "$$d" ] && py="$$d/bin/python"; \
+		fi; \
+		[ -n "$$py" ] && [ -x "$$py" ] || py=$$(command -v python$$v || true); \
+		if [ -z "$$py" ]; then echo "=== Python $$v: not found (pyenv install $$v) ==="; failed="$$failed $$v(missing)"; continue; fi; \
 		echo "=== Python $$v ($$py) ==="; \
-		$(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v; \
-	done
+		$(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$v || failed="$$failed $$v"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED on Python:$$failed"; exit 1; fi; \
+	echo "passed on every Python: $(PYTHONS)"
+
+# Everything but the browser test (quicker while writing a notebook).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+# The notebooks RUNS times in a row, then BUSY_RUNS times with every core kept busy by another process.
+RUNS ?= 3
+BUSY_RUNS ?= 3
+stress: $(STAMP)
+	bash benchmarks/stress_runs.sh $(RUNS) $(BUSY_RUNS)
 
 clean:
 	rm -rf $(VENV) .venv-* build src/*.egg-info

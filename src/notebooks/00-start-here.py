@@ -162,6 +162,20 @@ claim(api.stats()["peak_in_flight"] >= 4, "the server saw them arrive together, 
 # re-run it and the picture, and predict the shape before you look. (Four rounds of two bars.)
 
 # %% [markdown]
+# ## Explore it yourself
+#
+# Choose a number of workers, a kind of task (*io* waits, *cpu* computes) and an executor, then press
+# **Run**: eight 0.1 s tasks run again and their timeline is redrawn. Try *io* with 1, 2, 4 and 8
+# threads and predict the time before you press Run; then try *cpu* on threads and on processes
+# (notebook 01 explains why they differ). Where widgets are not available,
+# `explore(widgets=False, kind=..., executor=..., workers=...)` runs once and draws the same picture.
+
+# %% tags=["nbval-ignore-output"]
+from futureslab.explorer import explore
+
+explore(kind="io", executor="thread", workers=4)
+
+# %% [markdown]
 # ## Recap
 #
 # - Run every notebook top to bottom; each claim is measured and checked on your machine.

@@ -200,6 +200,16 @@ claim(len(cpu["processes"][1].workers) == WORKERS and cpu["processes"][1].max_co
       "two worker processes computed at the same time", workers=cpu["processes"][1].workers)
 
 # %% [markdown]
+# **Explore it.** Set the task kind to *cpu*, then compare `thread` and `process` with 1, 2 and 4
+# workers: with a GIL, more threads never shorten the cpu job; more processes do, up to your core
+# count. Switch to *io* and threads win again.
+
+# %% tags=["nbval-ignore-output"]
+from futureslab.explorer import explore
+
+explore(kind="cpu", executor="process", workers=2)
+
+# %% [markdown]
 # **And a free-threaded Python?** Python 3.13 added an optional build without the GIL (`python3.13t`;
 # `sys._is_gil_enabled()` returns False there). On it, threads *can* compute in parallel, and the
 # thread figure above would approach the process figure, without any pickling cost. The check above
