@@ -248,3 +248,13 @@ def test_requests_to_loopback_ignore_a_configured_proxy(monkeypatch, api):
     with pytest.raises(requests.exceptions.ProxyError):
         requests.get(api.url + "/posts/1", timeout=5)  # plain requests does go through the proxy
     assert fetch_post(1)["id"] == 1  # the course's tasks do not
+
+
+@pytest.mark.parametrize("url,expected", [("http://127.0.0.1:8000/x", True), ("http://127.9.9.9/", True),
+                                          ("http://localhost:1", True), ("http://[::1]:80/", True),
+                                          ("https://example.org/", False), ("http://10.0.0.1/", False),
+                                          ("not a url", False)])
+def test_is_loopback(url, expected):
+    from futureslab._config import is_loopback
+
+    assert is_loopback(url) is expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
 ENV_URL = "FUTURESLAB_API_URL"
 ENV_REMOTE = "FUTURESLAB_REMOTE_API"
@@ -26,3 +28,14 @@ def api_url(base_url: str | None = None) -> str:
         "No API to talk to: start the local one first, e.g. `api = LocalAPI().start()` or "
         "`with LocalAPI() as api: ...`, or set FUTURESLAB_REMOTE_API to a base URL."
     )
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url`` points at this machine (localhost, 127.0.0.0/8, ::1): no proxy can reach it."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -26,7 +26,7 @@ import time
 from dataclasses import replace
 
 from ._validate import check_int, check_number
-from .server import api_url
+from ._config import api_url, is_loopback
 
 __all__ = ["FetchFailed", "make_session", "thread_session", "get_with_retry", "download", "analyse",
            "Saver", "item_label", "tally", "stage_records", "ANALYSE_ROUNDS", "RETRY_STATUSES"]
@@ -45,12 +45,6 @@ class FetchFailed(Exception):
         self.attempts = attempts
 
 
-def _is_loopback(url: str) -> bool:
-    from .tasks import _is_loopback as loopback
-
-    return loopback(url)
-
-
 def make_session(pool_maxsize: int = 10, base_url: str | None = None):
     """A ``requests.Session`` whose connection pool keeps up to ``pool_maxsize`` connections per host.
 
@@ -63,7 +57,7 @@ def make_session(pool_maxsize: int = 10, base_url: str | None = None):
 
     pool_maxsize = check_int("pool_maxsize", pool_maxsize, low=1)
     session = requests.Session()
-    session.trust_env = not _is_loopback(api_url(base_url))
+    session.trust_env = not is_loopback(api_url(base_url))
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -21,15 +21,13 @@ Groups:
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import os
 import threading
 import time
-from urllib.parse import urlsplit
 
 from ._validate import check_int, check_number
-from ._config import api_url
+from ._config import api_url, is_loopback
 
 # --------------------------------------------------------------------------------------- CPU-bound
 
@@ -100,16 +98,6 @@ def sha256_rounds(size_mb: float = 8.0, rounds: int = 4) -> str:
 # ---------------------------------------------------------------------------------------- I/O-bound
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def get_json(path: str, base_url: str | None = None, timeout: float = 10.0):
     """GET ``base_url + path`` with ``requests`` and return the decoded JSON.
 
@@ -124,7 +112,7 @@ def get_json(path: str, base_url: str | None = None, timeout: float = 10.0):
     timeout = check_number("timeout", timeout, low=0.001)
     url = api_url(base_url) + path
     with requests.Session() as session:
-        session.trust_env = not _is_loopback(url)  # no proxy, no .netrc for our own server
+        session.trust_env = not is_loopback(url)  # no proxy, no .netrc for our own server
         response = session.get(url, timeout=timeout)
     response.raise_for_status()
     return response.json()
@@ -157,7 +145,7 @@ def fetch_url_size(url: str, timeout: float = 10.0) -> int:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"url must be an http(s) URL string, got {url!r}")
     with requests.Session() as session:
-        session.trust_env = not _is_loopback(url)
+        session.trust_env = not is_loopback(url)
         response = session.get(url, timeout=check_number("timeout", timeout, low=0.001))
     response.raise_for_status()
     return len(response.content)
