@@ -33,6 +33,7 @@ def test_cpu_tasks():
     assert sum(tasks.count_primes_in(r) for r in tasks.prime_ranges(10_000, 7)) == 1229
     assert tasks.prime_ranges(10, 3, start=4) == [(4, 6), (6, 8), (8, 10)]
     assert 0.05 <= tasks.spin(0.05) < 1.0
+    assert tasks.burn(1000) == 1000 and tasks.burn(0) == 0
     assert len(tasks.sha256_rounds(0.1, 2)) == 64
 
 
@@ -58,7 +59,7 @@ def test_tiny_and_failing_tasks():
     (lambda: tasks.is_prime(2.5), "n"), (lambda: tasks.is_prime(True), "n"),
     (lambda: tasks.count_primes(-1, 5), "start"), (lambda: tasks.count_primes(5, 2), "end"),
     (lambda: tasks.count_primes_in(5), "bounds"), (lambda: tasks.prime_ranges(10, 0), "chunks"),
-    (lambda: tasks.spin(-1), "seconds"), (lambda: tasks.sleep_for("1"), "seconds"),
+    (lambda: tasks.spin(-1), "seconds"), (lambda: tasks.burn(-1), "loops"), (lambda: tasks.burn(1.5), "loops"), (lambda: tasks.sleep_for("1"), "seconds"),
     (lambda: tasks.fetch_post(0), "post_id"), (lambda: tasks.fetch_user("1"), "user_id"),
     (lambda: tasks.get_json("posts/1"), "path"), (lambda: tasks.fetch_url_size("x"), "url"),
     (lambda: tasks.shout(3), "text"), (lambda: tasks.make_payload(-1), "size_mb"),
@@ -94,6 +95,7 @@ def test_every_kind_of_task_runs_in_a_process_pool(method):
             "count_primes_in": pool.submit(tasks.count_primes_in, (0, 100)),
             "is_prime": pool.submit(tasks.is_prime, 97),
             "spin": pool.submit(tasks.spin, 0.01),
+            "burn": pool.submit(tasks.burn, 1000),
             "sha": pool.submit(tasks.sha256_rounds, 0.01, 1),
             "fetch_post": pool.submit(tasks.fetch_post, 3),
             "fetch_user": pool.submit(tasks.fetch_user, 3),
@@ -112,7 +114,7 @@ def test_every_kind_of_task_runs_in_a_process_pool(method):
             failing.result(timeout=60)
         assert api.stats()["requests"] == 5
     assert results["count_primes"] == 168 and results["fetch_post"]["id"] == 3
-    assert results["double"] == 42 and results["payload"] == 104857
+    assert results["double"] == 42 and results["payload"] == 104857 and results["burn"] == 1000
     assert results["whoami"][0] != multiprocessing.current_process().pid
     assert sum(mapped) == 168
 

@@ -40,11 +40,12 @@ def test_formats_match_the_sanitize_rules():
 
     cfg = (Path(__file__).parent / "nbval-sanitize.cfg").read_text()
     rules = re.findall(r"^regex: (.*)$\n^replace: (.*)$", cfg, flags=re.M)
-    text = f"took {timing.fmt_seconds(0.4123)} and {timing.fmt_speedup(3.914)} speed-up"
-    assert text == "took 0.412 s and 3.91x speed-up"
+    text = (f"took {timing.fmt_seconds(0.4123)} and {timing.fmt_speedup(3.914)} speed-up "
+            f"on {timing.fmt_cores(1.926)}")
+    assert text == "took 0.412 s and 3.91x speed-up on 1.93 free cores"
     for regex, replace in rules:
         text = re.sub(regex, replace, text)
-    assert text == "took T.TTT s and N.NNx speed-up"
+    assert text == "took T.TTT s and N.NNx speed-up on F.FF free cores"
 
 
 def test_cpu_count_and_ideal():
@@ -56,6 +57,46 @@ def test_cpu_count_and_ideal():
         timing.ideal_speedup(2, "gpu")
     with pytest.raises(ValueError, match="workers"):
         timing.ideal_speedup(0, "io")
+    assert timing.ideal_speedup(4, "cpu", cores=1.5) == 1.5
+    assert timing.ideal_speedup(2, "cpu", cores=3.0) == 2
+    assert timing.ideal_speedup(8, "io", cores=1.0) == 8  # waiting does not need cores
+    with pytest.raises(ValueError, match="cores"):
+        timing.ideal_speedup(2, "cpu", cores=-1)
+
+
+def test_free_cores_of_a_process_pool_is_between_none_and_the_workers():
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        free = timing.free_cores(pool, 2, seconds=0.02)
+    assert 0 < free <= 2
+
+
+def test_free_cores_sees_the_gil_in_a_thread_pool():
+    """Threads take turns with the GIL, so two threads get about one core's worth of Python work:
+    far below two, however idle the machine (the measure is not just a count of workers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not getattr(__import__("sys"), "_is_gil_enabled", lambda: True)():
+        pytest.skip("a free-threaded build has no GIL to see")
+    with ThreadPoolExecutor(2) as pool:
+        free = timing.free_cores(pool, 2, seconds=0.02)
+    assert 0 < free < 1.5
+
+
+@pytest.mark.parametrize("kwargs,name", [(dict(pool="pool", workers=2), "pool"),
+                                         (dict(workers=0), "workers"),
+                                         (dict(workers=2, seconds=0), "seconds"),
+                                         (dict(workers=2, repeat=0), "repeat")])
+def test_free_cores_bad_input(kwargs, name):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        kwargs.setdefault("pool", pool)
+        with pytest.raises((TypeError, ValueError), match=name):
+            timing.free_cores(**kwargs)
+    with pytest.raises(ValueError, match="cores"):
+        timing.fmt_cores(-0.5)
 
 
 @pytest.mark.parametrize("call,name", [(lambda: timing.measure(1), "fn"),

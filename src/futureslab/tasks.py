@@ -9,7 +9,7 @@ worker process starts fast; ``requests`` is imported by the I/O tasks when first
 Groups:
 
 * CPU-bound: :func:`is_prime`, :func:`count_primes`, :func:`count_primes_in`, :func:`prime_ranges`,
-  :func:`spin`, :func:`sha256_rounds`
+  :func:`spin`, :func:`burn`, :func:`sha256_rounds`
 * I/O-bound: :func:`get_json`, :func:`fetch_post`, :func:`fetch_user`, :func:`fetch_user_posts`,
   :func:`fetch_comments`, :func:`fetch_url_size`, :func:`sleep_for`
 * tiny: :func:`double`, :func:`square`, :func:`add`, :func:`identity`, :func:`shout`
@@ -82,6 +82,19 @@ def spin(seconds: float) -> float:
         for i in range(1000):
             x += i * i
     return time.perf_counter() - t0
+
+
+def burn(loops: int) -> int:
+    """A fixed amount of pure-Python work (``loops`` additions, holding the GIL); returns ``loops``.
+
+    Unlike :func:`spin`, which runs for a set *time*, this is a set amount of *work*: on a busy core it
+    takes longer. :func:`futureslab.timing.free_cores` uses it to measure how much CPU a pool can get.
+    """
+    loops = check_int("loops", loops, low=0)
+    x = 0
+    for i in range(loops):
+        x += i
+    return loops
 
 
 def sha256_rounds(size_mb: float = 8.0, rounds: int = 4) -> str:

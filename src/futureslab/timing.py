@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ._validate import check_callable, check_int, check_number
 
 __all__ = ["Timing", "measure", "stopwatch", "speedup", "fmt_seconds", "fmt_speedup",
-           "cpu_count", "ideal_speedup", "report"]
+           "fmt_cores", "cpu_count", "free_cores", "ideal_speedup", "report"]
 
 
 @dataclass
@@ -105,6 +105,11 @@ def fmt_speedup(factor) -> str:
     return f"{check_number('factor', factor, low=0):.2f}x"
 
 
+def fmt_cores(cores) -> str:
+    """``"1.93 free cores"``: the one format every printed :func:`free_cores` figure uses."""
+    return f"{check_number('cores', cores, low=0):.2f} free cores"
+
+
 def cpu_count() -> int:
     """CPUs this process may use (affinity-aware where the OS tells), at least 1."""
     if hasattr(os, "process_cpu_count"):  # 3.13+
@@ -116,18 +121,63 @@ def cpu_count() -> int:
     return max(1, n or 1)
 
 
-def ideal_speedup(workers: int, kind: str) -> float:
+def ideal_speedup(workers: int, kind: str, cores: float | None = None) -> float:
     """The best speed-up this machine can give ``workers`` workers.
 
     ``kind="io"``: waiting overlaps, so ``workers``. ``kind="cpu"``: at most one task per core, so
-    ``min(workers, cpu_count())``.
+    ``min(workers, cores)``, where ``cores`` defaults to :func:`cpu_count`; pass the measured
+    :func:`free_cores` to get what a busy machine can give right now.
     """
     workers = check_int("workers", workers, low=1)
+    if cores is None:
+        cores = cpu_count()
+    else:
+        cores = check_number("cores", cores, low=0)
     if kind == "io":
         return float(workers)
     if kind == "cpu":
-        return float(min(workers, cpu_count()))
+        return float(min(workers, cores))
     raise ValueError(f"kind must be 'io' or 'cpu', got {kind!r}")
+
+
+_LOOPS_PER_SECOND: list[float] = []
+
+
+def _loops_for(seconds: float) -> int:
+    """How many :func:`~futureslab.tasks.burn` loops take about ``seconds`` in this process."""
+    from .tasks import burn
+
+    if not _LOOPS_PER_SECOND:
+        best = min(measure(burn, 200_000, repeat=3).times)
+        _LOOPS_PER_SECOND.append(200_000 / best)
+    return max(10_000, int(seconds * _LOOPS_PER_SECOND[0]))
+
+
+def free_cores(pool, workers: int, seconds: float = 0.1, repeat: int = 3) -> float:
+    """How many cores a CPU job on ``pool`` can get *right now*: measured, not counted.
+
+    Runs the same fixed amount of pure-Python work (:func:`~futureslab.tasks.burn`, about ``seconds``
+    long on a quiet core) once in this process and ``workers`` times at once on ``pool`` (a running
+    ``ProcessPoolExecutor`` with at least ``workers`` workers, started beforehand so no start-up is
+    timed), and returns ``workers * one / all`` from the best of ``repeat`` tries of each, at most
+    ``workers``. On a quiet machine that is about ``min(workers, cpu_count())``; when other programs
+    keep the cores busy it drops, because the pool's workers get only their share of each core.
+    """
+    from concurrent.futures import Executor
+
+    from .tasks import burn
+
+    if not isinstance(pool, Executor):
+        raise TypeError(f"pool must be a running executor such as ProcessPoolExecutor, got {pool!r}")
+    workers = check_int("workers", workers, low=1)
+    seconds = check_number("seconds", seconds, low=0.001, high=5)
+    repeat = check_int("repeat", repeat, low=1)
+    loops = _loops_for(seconds)
+    one, together = [], []
+    for _ in range(repeat):  # taking turns, so a burst of load hits both alike
+        one.append(measure(burn, loops, repeat=1).best)
+        together.append(measure(lambda: list(pool.map(burn, [loops] * workers)), repeat=1).best)
+    return min(float(workers), workers * min(one) / min(together))
 
 
 def report(timings: dict, baseline: str | None = None) -> None:
