@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["server_and_tracer.py", "headline_speedups.py"]
+SCRIPTS = ["server_and_tracer.py", "headline_speedups.py", "free_cores.py"]
 
 if __name__ == "__main__":
     failed = []

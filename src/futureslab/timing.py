@@ -159,9 +159,10 @@ def free_cores(pool, workers: int, seconds: float = 0.1, repeat: int = 3) -> flo
     Runs the same fixed amount of pure-Python work (:func:`~futureslab.tasks.burn`, about ``seconds``
     long on a quiet core) once in this process and ``workers`` times at once on ``pool`` (a running
     ``ProcessPoolExecutor`` with at least ``workers`` workers, started beforehand so no start-up is
-    timed), and returns ``workers * one / all`` from the best of ``repeat`` tries of each, at most
-    ``workers``. On a quiet machine that is about ``min(workers, cpu_count())``; when other programs
-    keep the cores busy it drops, because the pool's workers get only their share of each core.
+    timed), and returns ``workers * one / all``, at most ``workers``. On a quiet machine that is about
+    ``min(workers, cpu_count())``; when other programs keep the cores busy it drops, because the
+    pool's workers get only their share of each core. Each try measures one, then all together, back to back; the result is the median of the tries,
+    since on a busy machine a single short try can be lucky or unlucky by a factor of two.
     """
     from concurrent.futures import Executor
 
@@ -173,11 +174,12 @@ def free_cores(pool, workers: int, seconds: float = 0.1, repeat: int = 3) -> flo
     seconds = check_number("seconds", seconds, low=0.001, high=5)
     repeat = check_int("repeat", repeat, low=1)
     loops = _loops_for(seconds)
-    one, together = [], []
-    for _ in range(repeat):  # taking turns, so a burst of load hits both alike
-        one.append(measure(burn, loops, repeat=1).best)
-        together.append(measure(lambda: list(pool.map(burn, [loops] * workers)), repeat=1).best)
-    return min(float(workers), workers * min(one) / min(together))
+    ratios = []
+    for _ in range(repeat):  # one, then all together, back to back: both see about the same load
+        one = measure(burn, loops, repeat=1).best
+        together = measure(lambda: list(pool.map(burn, [loops] * workers)), repeat=1).best
+        ratios.append(min(float(workers), workers * one / together))
+    return statistics.median(ratios)
 
 
 def report(timings: dict, baseline: str | None = None) -> None:

@@ -53,7 +53,8 @@ from futureslab import checks, tasks
 from futureslab.checks import nb05 as check
 from futureslab.claims import claim, measure_until
 from futureslab.server import LocalAPI
-from futureslab.timing import cpu_count, fmt_seconds, fmt_speedup, measure, speedup, stopwatch
+from futureslab.timing import (cpu_count, fmt_cores, fmt_seconds, fmt_speedup, free_cores, ideal_speedup,
+                               measure, speedup, stopwatch)
 from futureslab.trace import Tracer
 
 futureslab.setup()
@@ -275,7 +276,9 @@ claim(slowest_ratio >= 10, "for tasks this small every pool is at least 10x slow
 # **When does a pool start to pay?** The answer depends on the size of each task. Below, a process pool
 # with one worker per core counts primes in chunks of four sizes, from about 0.1 ms to about 50 ms of
 # work each, and we compare it with the same chunks counted in a plain loop. The pool is started and
-# warmed up once, outside the timing, so the curve shows the per-task cost only.
+# warmed up once, outside the timing, so the curve shows the per-task cost only. The best a pool can
+# reach is one task per *free* core (notebook 01 measured the free cores with `free_cores`; it is
+# measured here again, since another program may be busy right now).
 
 # %%
 SIZES = [60, 600, 6_000, 30_000]  # numbers to test per task: roughly 0.1, 1, 10 and 50 ms of work
@@ -288,21 +291,27 @@ def chunks(size):
 
 
 def size_curve(pool):
+    """{size: (seconds per task in a loop, pool speed-up)}, and the free cores measured just after."""
     out = {}
     for size in SIZES:
         work = chunks(size)
         seq = measure(lambda: [tasks.count_primes_in(c) for c in work], repeat=2)
         par = measure(lambda: list(pool.map(tasks.count_primes_in, work)), repeat=2)
         out[size] = (seq.best / N_TASKS, speedup(seq, par))
-    return out
+    return out, free_cores(pool, CORES)
+
+
+def size_curve_holds(result):
+    curve, free = result
+    return curve[SIZES[0]][1] < 1 and curve[SIZES[-1]][1] >= 0.6 * ideal_speedup(CORES, "cpu", cores=free)
 
 
 with ProcessPoolExecutor(max_workers=CORES) as pool:
-    list(pool.map(tasks.whoami, range(2 * CORES)))  # start the workers before timing
-    curve = measure_until(lambda: size_curve(pool),
-                          lambda c: c[SIZES[0]][1] < 1 and c[SIZES[-1]][1] > 1)
+    list(pool.map(tasks.whoami_after, [0.05] * CORES))  # start the workers before timing
+    curve, free = measure_until(lambda: size_curve(pool), size_curve_holds)
 for size, (per_task, factor) in curve.items():
     print(f"tasks of {LABELS[size]:<7}: pool speed-up {fmt_speedup(factor)}")
+print(f"the pool's workers could use {fmt_cores(free)}")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
@@ -319,8 +328,9 @@ plt.show()
 # %%
 claim(curve[SIZES[0]][1] < 1, "with ~0.1 ms tasks the plain loop beats the process pool",
       speedup=curve[SIZES[0]][1])
-claim(curve[SIZES[-1]][1] > 1, "with ~50 ms tasks the process pool beats the plain loop",
-      speedup=curve[SIZES[-1]][1])
+claim(curve[SIZES[-1]][1] >= 0.6 * ideal_speedup(CORES, "cpu", cores=free),
+      "with ~50 ms tasks the process pool reached at least 60% of min(workers, free cores)",
+      speedup=curve[SIZES[-1]][1], free_cores=free)
 
 # %% [markdown]
 # **Too many workers.** For CPU work, a process per core is the ceiling: a third process on two cores
@@ -802,31 +812,53 @@ claim(default_processes == (min(cpus, 61) if sys.platform == "win32" else cpus),
 # Neither default knows your work. For CPU work, one process per core is the ceiling (section 2). For
 # I/O, the right number depends on how long each request waits and how much the other side can take,
 # so **measure**: run a realistic batch with a few worker counts and look for the knee of the curve.
-# Here, 24 requests to the local API (0.05 s each):
+# Here, 24 requests to the local API (0.05 s each).
+#
+# What is the best 24 threads can do? Not one wait: the waits overlap, but each request also needs a
+# little Python work (building it, parsing the answer, and here the server's side too, since it runs in
+# this process), and under the GIL that work takes turns. So we also time the same 24 requests with
+# **no wait at all** (`?latency=0`): that is the Python work alone. The best is one wait plus that work.
 
 # %%
 POSTS_TO_FETCH = list(range(1, 25))
 WORKER_COUNTS = [2, 4, 8, 16, 24, 48]
+WAIT = api.latency
 
 
-def fetch_with(workers):
+def fetch_with(workers, wait=True):
+    paths = [f"/posts/{n}" if wait else f"/posts/{n}?latency=0" for n in POSTS_TO_FETCH]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(tasks.fetch_post, POSTS_TO_FETCH))
+        return list(pool.map(tasks.get_json, paths))
 
 
-io_curve = measure_until(lambda: {w: measure(fetch_with, w, repeat=1).best for w in WORKER_COUNTS},
-                         lambda c: c[2] / c[24] >= 6 and c[48] >= 0.8 * c[24])
+def io_curve_holds(c):
+    return c[24] <= 1.5 * (WAIT + c["no wait"]) and c[48] >= 0.8 * c[24]
+
+
+io_curve = {}
+for _attempt in range(3):  # keep each point's best run: a busy moment spoils one run, not the curve
+    for w in WORKER_COUNTS:
+        io_curve[w] = min(io_curve.get(w, 60.0), measure(fetch_with, w, repeat=1).best)
+    io_curve["no wait"] = min(io_curve.get("no wait", 60.0), measure(fetch_with, 24, False, repeat=1).best)
+    if io_curve_holds(io_curve):
+        break
+print(f"24 threads: {fmt_seconds(io_curve[24])}, {fmt_speedup(io_curve[2] / io_curve[24])} faster than 2 threads "
+      f"(one wait + the Python work: {fmt_seconds(WAIT + io_curve['no wait'])})")
+
 fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
-ax.plot(WORKER_COUNTS, list(io_curve.values()), "o-")
+ax.plot(WORKER_COUNTS, [io_curve[w] for w in WORKER_COUNTS], "o-", label="measured")
+ax.axhline(WAIT + io_curve["no wait"], color="grey", ls="--", label="one wait + the Python work of 24")
 ax.set_xlabel("max_workers")
 ax.set_ylabel("seconds for 24 requests")
 ax.set_ylim(bottom=0)
+ax.legend()
 ax.set_title("Time falls until every request has its own thread, then stays flat")
 plt.show()
 
 # %%
-claim(io_curve[2] / io_curve[24] >= 6, "24 threads were at least 6x faster than 2 (ideal: 12x)",
-      speedup=io_curve[2] / io_curve[24])
+claim(io_curve[24] <= 1.5 * (WAIT + io_curve["no wait"]),
+      "24 threads overlapped all 24 waits: at most 1.5x one wait plus the Python work of 24 requests",
+      t24=io_curve[24], one_wait_plus_work=WAIT + io_curve["no wait"])
 claim(io_curve[48] >= 0.8 * io_curve[24], "48 threads were no faster than 24: there are only 24 requests",
       t24=io_curve[24], t48=io_curve[48])
 
