@@ -16,7 +16,7 @@ from futureslab import doctor
 def test_doctor_passes_here_as_a_command():
     out = subprocess.run([sys.executable, "-m", "futureslab.doctor"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-    for line in ("python", "jupyterlab", "cpus", "start method", "process pool", "local API"):
+    for line in ("python", "jupyterlab", "cpus", "start method", "process pool", "free cores", "local API"):
         assert f"] {line}" in out.stdout
     assert "All good" in out.stdout
 
@@ -29,6 +29,16 @@ def test_doctor_fails_and_says_how_to_fix(monkeypatch):
     assert "[FAIL] no_such_package_futureslab" in text
     assert "-> no_such_package_futureslab: run `make lab`" in text
     assert "1 problem(s) found" in text
+
+
+def test_doctor_free_cores_only_warns():
+    """A real measurement; `enough` decides the verdict: no machine here has 10 free cores per worker."""
+    busy = doctor.check_free_cores(enough=10)
+    assert not busy.ok and not busy.required
+    assert "free cores of" in busy.detail and "close heavy ones" in busy.fix
+    assert doctor.check_free_cores(enough=0).ok
+    with pytest.raises(ValueError, match="enough"):
+        doctor.check_free_cores(enough=-1)
 
 
 def test_doctor_reports_a_broken_local_api(monkeypatch):

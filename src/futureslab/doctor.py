@@ -1,6 +1,7 @@
 """``python -m futureslab.doctor``: is this machine ready for the course?
 
 Prints one line per check and exits 0 when all pass, 1 when any fails, each failure with its fix.
+Optional checks (extra packages, free cores) only warn.
 Instructors: ask every student to run it before the workshop (it needs no internet).
 """
 
@@ -94,6 +95,31 @@ def check_processes(timeout: float = 60.0) -> Check:
                  f"in {time.perf_counter() - t0:.2f} s")
 
 
+def check_free_cores(enough: float = 0.75) -> Check:
+    """Warn (never fail) when other programs keep the cores busy: the CPU demos then show less.
+
+    Measures :func:`~futureslab.timing.free_cores` on a pool of one worker per CPU (at most 4) and
+    warns when fewer than ``enough`` times that many cores are free.
+    """
+    from ._validate import check_number
+    from .tasks import whoami_after
+    from .timing import cpu_count, fmt_cores, free_cores
+
+    enough = check_number("enough", enough, low=0)
+    workers = min(cpu_count(), 4)
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(whoami_after, [0.05] * workers))  # every worker up before measuring
+            free = free_cores(pool, workers)
+    except Exception as exc:
+        return Check("free cores", False, f"could not measure: {type(exc).__name__}: {exc}",
+                     "see the process pool check", required=False)
+    return Check("free cores", free >= enough * workers, f"{fmt_cores(free)} of {workers} right now",
+                 "other programs are keeping the cores busy: close heavy ones (video calls, builds, "
+                 "many browser tabs) before the course; until then the CPU speed-ups are smaller, "
+                 "and the notebooks say so", required=False)
+
+
 def check_local_api() -> Check:
     from .server import LocalAPI
     from .tasks import fetch_post
@@ -116,7 +142,7 @@ def run(stream=None) -> int:
     """Run every check, print the report, return the exit code (0 all good, 1 something broken)."""
     stream = stream or sys.stdout
     checks = [check_python(), *check_packages(), check_cpus(), check_start_method()]
-    checks += [check_processes(), check_local_api()]
+    checks += [check_processes(), check_free_cores(), check_local_api()]
     print(f"Futures Lab environment check ({platform.system()} {platform.machine()})", file=stream)
     for c in checks:
         mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")
