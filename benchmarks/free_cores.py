@@ -19,8 +19,8 @@ import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from futureslab.tasks import count_primes_in, prime_ranges, whoami_after
-from futureslab.timing import cpu_count, free_cores, ideal_speedup, measure
+from futureslab.tasks import count_primes_in, prime_ranges
+from futureslab.timing import cpu_count, free_cores, ideal_speedup, measure, warm_up
 
 RANGES = prime_ranges(2_240_000, 4, start=2_000_000)
 
@@ -47,7 +47,7 @@ def main() -> int:
     workers = cpu_count()
     results = {}
     with ProcessPoolExecutor(workers) as pool:
-        list(pool.map(whoami_after, [0.05] * workers))
+        warm_up(pool, workers)
         print(f"quiet: {workers} workers, no other program started here")
         results["quiet"] = rounds_of(pool, workers, args.rounds)
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]

@@ -64,6 +64,32 @@ def test_cpu_count_and_ideal():
         timing.ideal_speedup(2, "cpu", cores=-1)
 
 
+def test_warm_up_starts_every_spawned_worker():
+    """Under spawn a pool starts its workers one at a time as work arrives; warm_up returns only once
+    every one of them has answered."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    before = set(multiprocessing.active_children())
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert timing.warm_up(pool, 3) is pool
+        started = set(multiprocessing.active_children()) - before
+        answered = {pid for pid, _ in pool.map(__import__("futureslab.tasks").tasks.whoami_after, [0.05] * 3)}
+    assert len(started) == 3 and answered <= {p.pid for p in started}
+
+
+def test_warm_up_bad_input_and_too_few_workers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        with pytest.raises(TimeoutError, match="only 1 of workers=2"):
+            timing.warm_up(pool, 2, timeout=0.3)
+        with pytest.raises(ValueError, match="workers"):
+            timing.warm_up(pool, 0)
+    with pytest.raises(TypeError, match="pool"):
+        timing.warm_up("pool", 1)
+
+
 def test_free_cores_of_a_process_pool_is_between_none_and_the_workers():
     from concurrent.futures import ProcessPoolExecutor
 

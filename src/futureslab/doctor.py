@@ -102,14 +102,12 @@ def check_free_cores(enough: float = 0.75) -> Check:
     warns when fewer than ``enough`` times that many cores are free.
     """
     from ._validate import check_number
-    from .tasks import whoami_after
     from .timing import cpu_count, fmt_cores, free_cores
 
     enough = check_number("enough", enough, low=0)
     workers = min(cpu_count(), 4)
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(whoami_after, [0.05] * workers))  # every worker up before measuring
             free = free_cores(pool, workers)
     except Exception as exc:
         return Check("free cores", False, f"could not measure: {type(exc).__name__}: {exc}",

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ._validate import check_callable, check_int, check_number
 
 __all__ = ["Timing", "measure", "stopwatch", "speedup", "fmt_seconds", "fmt_speedup",
-           "fmt_cores", "cpu_count", "free_cores", "ideal_speedup", "report"]
+           "fmt_cores", "cpu_count", "warm_up", "free_cores", "ideal_speedup", "report"]
 
 
 @dataclass
@@ -153,26 +153,48 @@ def _loops_for(seconds: float) -> int:
     return max(10_000, int(seconds * _LOOPS_PER_SECOND[0]))
 
 
-def free_cores(pool, workers: int, seconds: float = 0.1, repeat: int = 3) -> float:
-    """How many cores a CPU job on ``pool`` can get *right now*: measured, not counted.
+def warm_up(pool, workers: int, timeout: float = 60.0):
+    """Return ``pool`` once ``workers`` different workers of it have each run a task.
 
-    Runs the same fixed amount of pure-Python work (:func:`~futureslab.tasks.burn`, about ``seconds``
-    long on a quiet core) once in this process and ``workers`` times at once on ``pool`` (a running
-    ``ProcessPoolExecutor`` with at least ``workers`` workers, started beforehand so no start-up is
-    timed), and returns ``workers * one / all``, at most ``workers``. On a quiet machine that is about
-    ``min(workers, cpu_count())``; when other programs keep the cores busy it drops, because the
-    pool's workers get only their share of each core. Each try measures one, then all together, back to back; the result is the median of the tries,
-    since on a busy machine a single short try can be lucky or unlucky by a factor of two.
+    Call it before timing anything on a pool. A pool starts its workers when work first arrives
+    (under spawn and forkserver one at a time, each taking a moment to boot), and that start-up must
+    not be timed as if it were the work. Works for thread pools too (each thread counts as a worker).
     """
     from concurrent.futures import Executor
 
-    from .tasks import burn
+    from .tasks import whoami_after
 
     if not isinstance(pool, Executor):
         raise TypeError(f"pool must be a running executor such as ProcessPoolExecutor, got {pool!r}")
     workers = check_int("workers", workers, low=1)
+    timeout = check_number("timeout", timeout, low=0.1)
+    deadline = time.perf_counter() + timeout
+    seen: set = set()
+    while len(seen) < workers:  # a worker that boots late may miss a round: ask again
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {len(seen)} of workers={workers} answered within {timeout} s: "
+                               f"does the pool have that many workers?")
+        seen |= set(pool.map(whoami_after, [0.02] * workers))
+    return pool
+
+
+def free_cores(pool, workers: int, seconds: float = 0.1, repeat: int = 3) -> float:
+    """How many cores a CPU job on ``pool`` can get *right now*: measured, not counted.
+
+    Runs the same fixed amount of pure-Python work (:func:`~futureslab.tasks.burn`, about ``seconds``
+    long on a quiet core) once in this process and ``workers`` times at once on ``pool`` (a
+    ``ProcessPoolExecutor`` with at least ``workers`` workers, started first with :func:`warm_up`),
+    and returns ``workers * one / all``, at most ``workers``. On a quiet machine that is about
+    ``min(workers, cpu_count())``; when other programs keep the cores busy it drops, because the
+    pool's workers get only their share of each core. Each try measures one, then all together, back
+    to back; the result is the median of the tries, since on a busy machine a single short try can be
+    lucky or unlucky by a factor of two.
+    """
+    from .tasks import burn
+
     seconds = check_number("seconds", seconds, low=0.001, high=5)
     repeat = check_int("repeat", repeat, low=1)
+    warm_up(pool, workers)  # checks pool and workers; start-up must not count as busy cores
     loops = _loops_for(seconds)
     ratios = []
     for _ in range(repeat):  # one, then all together, back to back: both see about the same load

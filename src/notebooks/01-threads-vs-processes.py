@@ -42,9 +42,9 @@ from futureslab.claims import claim, measure_until
 from futureslab.plots import runtime_bars, speedup_curve
 from futureslab.server import LocalAPI
 from futureslab.tasks import (count_primes, count_primes_in, fetch_post, identity, make_payload,
-                              payload_size, prime_ranges, sleep_for, square)
+                              payload_size, prime_ranges, square)
 from futureslab.timing import (cpu_count, fmt_cores, fmt_seconds, fmt_speedup, free_cores, ideal_speedup,
-                               speedup, stopwatch)
+                               speedup, stopwatch, warm_up)
 from futureslab.trace import Tracer
 
 futureslab.setup()
@@ -108,12 +108,6 @@ def run_cpu(how, pool=None):
     return sw.elapsed, tracer
 
 
-def started(pool, workers):
-    """Make sure every worker of `pool` is up (a short task each) before anything is timed."""
-    list(pool.map(sleep_for, [0.1] * workers))
-    return pool
-
-
 def best_of(runs, fn, *args):
     """Run fn(*args) `runs` times; keep the (seconds, tracer) of the fastest run."""
     return min((fn(*args) for _ in range(runs)), key=lambda run: run[0])
@@ -126,7 +120,7 @@ def measure_cpu(budget=6.0):
     best, frees = {}, []
     with ThreadPoolExecutor(WORKERS) as threads, ProcessPoolExecutor(WORKERS) as processes, \
             stopwatch() as sw:
-        pools = {"sequential": None, "threads": threads, "processes": started(processes, WORKERS)}
+        pools = {"sequential": None, "threads": threads, "processes": warm_up(processes, WORKERS)}
         for round_no in range(1, 100):
             for how, pool in pools.items():
                 run = run_cpu(how, pool)
@@ -245,7 +239,7 @@ def measure_sweep():
     """Speed-up over sequential of 1, 2 and 4 processes (best of two interleaved runs each)."""
     seq, times = [], {1: [], 2: [], 4: []}
     with ProcessPoolExecutor(1) as p1, ProcessPoolExecutor(2) as p2, ProcessPoolExecutor(4) as p4:
-        pools = {1: started(p1, 1), 2: started(p2, 2), 4: started(p4, 4)}
+        pools = {1: warm_up(p1, 1), 2: warm_up(p2, 2), 4: warm_up(p4, 4)}
         for _ in range(2):
             seq.append(run_cpu("sequential")[0])
             for workers, pool in pools.items():

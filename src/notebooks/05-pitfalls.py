@@ -54,7 +54,7 @@ from futureslab.checks import nb05 as check
 from futureslab.claims import claim, measure_until
 from futureslab.server import LocalAPI
 from futureslab.timing import (cpu_count, fmt_cores, fmt_seconds, fmt_speedup, free_cores, ideal_speedup,
-                               measure, speedup, stopwatch)
+                               measure, speedup, stopwatch, warm_up)
 from futureslab.trace import Tracer
 
 futureslab.setup()
@@ -307,7 +307,7 @@ def size_curve_holds(result):
 
 
 with ProcessPoolExecutor(max_workers=CORES) as pool:
-    list(pool.map(tasks.whoami_after, [0.05] * CORES))  # start the workers before timing
+    warm_up(pool, CORES)  # every worker started before anything is timed
     curve, free = measure_until(lambda: size_curve(pool), size_curve_holds)
 for size, (per_task, factor) in curve.items():
     print(f"tasks of {LABELS[size]:<7}: pool speed-up {fmt_speedup(factor)}")
@@ -863,7 +863,9 @@ claim(io_curve[48] >= 0.8 * io_curve[24], "48 threads were no faster than 24: th
       t24=io_curve[24], t48=io_curve[48])
 
 # %% [markdown]
-# The knee is where the curve flattens: beyond it extra workers only cost memory (and, against a real
+# Look at where the measured curve meets the dashed line: from 24 threads on, every request has its
+# own thread, and what is left is one wait plus the Python work, which more threads cannot overlap.
+# That knee is where the curve flattens: beyond it extra workers only cost memory (and, against a real
 # server, may get you rate-limited). Notebook 07 measures such curves properly.
 #
 # ## Your turn

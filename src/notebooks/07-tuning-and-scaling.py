@@ -40,9 +40,9 @@ from futureslab.claims import claim, measure_until
 from futureslab.plots import speedup_curve
 from futureslab.scaling import amdahl_limit, amdahl_speedup, fit_amdahl
 from futureslab.server import LocalAPI
-from futureslab.tasks import count_primes_in, whoami_after, fetch_comments, fetch_post, fetch_user, fetch_user_posts, prime_ranges
+from futureslab.tasks import count_primes_in, fetch_comments, fetch_post, fetch_user, fetch_user_posts, prime_ranges
 from futureslab.timing import (cpu_count, fmt_cores, fmt_seconds, fmt_speedup, free_cores, ideal_speedup,
-                               speedup, stopwatch)
+                               speedup, stopwatch, warm_up)
 
 futureslab.setup()
 api = LocalAPI(latency=0.1).start()
@@ -123,9 +123,7 @@ def cpu_run(n, with_free_cores=False):
     The workers are started before the clock starts, as in a program that keeps its pool: notebook 01
     measured what starting them costs (and section 3 shows what such a serial step does to a curve)."""
     with ProcessPoolExecutor(max_workers=n) as pool:
-        booted = set()
-        while len(booted) < n:  # until every worker has answered (spawned ones take a moment to boot)
-            booted |= {pid for pid, _ in pool.map(whoami_after, [0.02] * n)}
+        warm_up(pool, n)  # until every worker has answered (spawned ones take a moment to boot)
         with stopwatch() as sw:
             total = sum(pool.map(count_primes_in, CPU_RANGES))
         free = free_cores(pool, n) if with_free_cores else None  # after the clock stopped
