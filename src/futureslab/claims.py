@@ -1,42 +1,152 @@
-"""Proving a lesson's claim on the machine that runs it.
+"""Proving a lesson's claim on the machine that runs it, with three honest outcomes.
 
-A notebook states a claim ("threads overlap the waits"), measures it, and calls :func:`claim`. When it
-holds, one fixed line is printed (so the test suite compares it); when it does not, the cell fails
-with the measured numbers. :func:`measure_until` re-measures a few times before giving up, because a
-busy laptop or CI machine can spoil one run; it never lowers the bar.
+A notebook states a claim ("two processes counted the primes in parallel"), measures it, and calls
+:func:`claim`. There are three outcomes, and only three:
+
+* it **holds**: one line ``"✓ <claim>"`` (with the measured figure, in a format the tests mask);
+* it **fails**: :class:`ClaimFailed`, with the measured numbers;
+* it **cannot be shown right now**: the machine does not have what the claim needs at this moment —
+  the operating system grants this process too few cores (``taskset``, a container's CPU quota), or
+  other programs kept the cores busy while it was measured. One line says so, with that evidence
+  and what to do. Never a ✓ that did not happen, and never a failure that is not the lesson's.
+
+The yardstick for "right now" comes from outside the work being judged (:mod:`futureslab.cores`):
+what the OS grants, and the CPU other programs used during the measurement. A speed-up of the pool
+under test is never its own bar.
+
+For parallel CPU work, :func:`cpu_race` measures a task sequentially, on a *control* that cannot
+compute in parallel (threads under the GIL), and on the pool being taught, in interleaved rounds;
+:func:`cpu_parallel` and :func:`overlap_parallel` are the bars it is judged by.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
-from ._validate import check_callable, check_int
+from ._validate import check_callable, check_int, check_number
 
-__all__ = ["ClaimFailed", "claim", "measure_until"]
+__all__ = ["ClaimFailed", "Room", "claim", "measure_until", "cpu_parallel", "overlap_parallel",
+           "cpu_race", "Race", "sequential_executor", "HELD", "UNSHOWN"]
+
+HELD, UNSHOWN = "held", "unshown"
+#: A claim that needs N free cores is "cannot be shown" (rather than failed) when other programs
+#: left fewer than N - SLACK of them free while it was measured.
+SLACK = 0.3
+#: The share of the ideal parallel speed-up, min(workers, granted cores), that processes must reach.
+FLOOR = 0.6
+#: How much faster than the no-parallelism control a parallel run must be.
+MARGIN = 1.25
+#: Mean slice length while overlapping, relative to the sequential mean slice, at most.
+STRETCH = 1.35
+
+LOG_ENV = "FUTURESLAB_CLAIMS_LOG"
 
 
 class ClaimFailed(AssertionError):
-    """A lesson's claim did not hold on this machine."""
+    """A lesson's claim did not hold on this machine, although the machine had what it needs."""
 
 
-def claim(holds: bool, text: str, **measured) -> None:
-    """Print ``"✓ text"`` if ``holds``, else raise :class:`ClaimFailed` naming the measured values."""
+@dataclass(frozen=True)
+class Room:
+    """The cores a claim could use while it was measured: granted by the OS, minus other programs'."""
+
+    granted: float
+    other: float = 0.0
+    detail: str = ""
+
+    @property
+    def free(self) -> float:
+        return max(0.0, self.granted - self.other)
+
+    def __str__(self) -> str:
+        return (f"{self.detail or f'{self.granted:g} cores granted'}; other programs kept "
+                f"{self.other:.2f} of them busy while it was measured")
+
+    @classmethod
+    def now(cls, load=None) -> "Room":
+        """The room right now: :func:`~futureslab.cores.granted_cores`, and ``load.other`` of a
+        :class:`~futureslab.cores.LoadMeter` that ran around the measurement (0 if None)."""
+        from .cores import granted_cores
+
+        grant = granted_cores()
+        return cls(granted=grant.cores, other=0.0 if load is None else load.other, detail=str(grant))
+
+
+def _log(text: str, outcome: str, needs, room, measured) -> None:
+    path = os.environ.get(LOG_ENV)
+    if not path:
+        return
+    entry = {"time": time.time(), "text": text, "outcome": outcome, "needs": needs,
+             "granted": None if room is None else room.granted,
+             "other": None if room is None else round(room.other, 3),
+             "measured": {k: (round(v, 4) if isinstance(v, float) else repr(v))
+                          for k, v in measured.items()}}
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    except OSError:
+        pass
+
+
+def _details(measured: dict) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v!r}"
+                     for k, v in measured.items())
+
+
+def claim(holds: bool, text: str, *, needs_cores: float | None = None, room: Room | None = None,
+          show: str = "", **measured) -> str:
+    """Judge a claim; print its line or raise :class:`ClaimFailed`. Returns ``"held"`` or ``"unshown"``.
+
+    ``needs_cores=None``: the claim does not depend on free cores (an order, a count, waiting on I/O):
+    ✓ or :class:`ClaimFailed`. ``needs_cores=N`` (with ``room``): the claim needs ``N`` cores of
+    this machine, so it cannot be shown when the OS grants fewer (never a ✓ then, even if the numbers
+    happen to pass), or when it does not hold while other programs left fewer than ``N - 0.3`` free.
+    Upper bounds ("no faster than") need the whole machine quiet: pass ``needs_cores=room.granted``.
+    ``show`` is appended to the ✓ line, e.g. the measured speed-up.
+    """
     if not isinstance(text, str) or not text:
         raise ValueError("text must be a non-empty string that states the claim")
+    if needs_cores is not None:
+        needs_cores = check_number("needs_cores", needs_cores, low=0)
+        if not isinstance(room, Room):
+            raise TypeError(f"room must be a Room (e.g. Room.now(load)) when needs_cores is given, "
+                            f"got {room!r}")
+    why = None
+    if needs_cores is not None and room.granted < needs_cores:
+        why = (f"{room.detail or f'{room.granted:g} cores are granted'}, and this needs "
+               f"{needs_cores:g}. Run it where the process may use {needs_cores:g} cores")
+    elif not holds and needs_cores is not None and room.free < needs_cores - SLACK:
+        why = (f"other programs kept {room.other:.2f} of the {room.granted:g} cores busy while it "
+               f"was measured, leaving {room.free:.2f} free, and this needs {needs_cores:g}. "
+               f"Close other programs and re-run the cell that measures it")
+    if why is not None:
+        details = _details(measured)
+        print(f"\u26a0 {text} \u2014 cannot be shown right now: {why}"
+              + (f" (measured: {details})" if details else "") + ".")
+        _log(text, UNSHOWN, needs_cores, room, measured)
+        return UNSHOWN
     if holds:
-        print(f"\u2713 {text}")
-        return
-    details = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v!r}"
-                        for k, v in measured.items())
+        print(f"\u2713 {text}" + (f" ({show})" if show else ""))
+        _log(text, HELD, needs_cores, room, measured)
+        return HELD
+    _log(text, "failed", needs_cores, room, measured)
+    details = _details(measured)
     raise ClaimFailed(f"This claim did not hold on this machine: {text}"
                       + (f" (measured: {details})" if details else "")
-                      + ". If the machine is busy, re-run the cell.")
+                      + (f"; {room}" if room is not None else "") + ".")
 
 
 def measure_until(measure: Callable[[], object], holds: Callable[[object], bool],
                   attempts: int = 3):
     """Call ``measure()`` up to ``attempts`` times, stopping at the first result for which
-    ``holds(result)`` is true; return that result, or the last one (for :func:`claim` to report)."""
+    ``holds(result)`` is true; return that result, or the last one (for :func:`claim` to report).
+
+    The bar is ``holds``; pass one that does not depend on the measurement it judges."""
     check_callable("measure", measure)
     check_callable("holds", holds)
     attempts = check_int("attempts", attempts, low=1)
@@ -46,3 +156,214 @@ def measure_until(measure: Callable[[], object], holds: Callable[[object], bool]
         if holds(result):
             return result
     return result
+
+
+def cpu_parallel(sequential_s: float, parallel_s: float, control_s: float, workers: int,
+                 granted: float) -> tuple[bool, dict]:
+    """The bar for "the pool computed pure-Python work in parallel".
+
+    Holds when the speed-up over the sequential run reaches ``0.6 * min(workers, granted)`` *and*
+    the parallel run is at least 1.25x faster than the control (the same work, in the same
+    measuring rounds, on something that cannot compute in parallel: threads under the GIL).
+    """
+    seq = check_number("sequential_s", sequential_s, low=0)
+    par = check_number("parallel_s", parallel_s, low=1e-9)
+    ctl = check_number("control_s", control_s, low=1e-9)
+    workers = check_int("workers", workers, low=1)
+    granted = check_number("granted", granted, low=0)
+    ideal = float(min(workers, granted))
+    facts = {"speedup": seq / par, "bar": FLOOR * ideal, "vs_control": ctl / par,
+             "control_bar": MARGIN}
+    holds = ideal >= 2 - 1e-9 and facts["speedup"] >= facts["bar"] and facts["vs_control"] >= MARGIN
+    return holds, facts
+
+
+def overlap_parallel(tracer, sequential_tracer) -> tuple[bool, dict]:
+    """Did different worker *processes* compute at the same time, at full speed?
+
+    Overlapping bars alone prove nothing (threads under the GIL and one shared core overlap too,
+    with each slice stretched). So this needs at least two distinct process ids among the workers,
+    two tasks running at once, and a mean slice length at most 1.35x the sequential one.
+    """
+    recs, seq = list(tracer.records), list(sequential_tracer.records)
+    if not recs or not seq:
+        raise ValueError("both tracers must hold records: run the work with tracer.wrap(task) first")
+    pids = {r.pid for r in recs}
+    stretch = (sum(r.duration for r in recs) / len(recs)) / (sum(r.duration for r in seq) / len(seq))
+    facts = {"processes": len(pids), "at_once": tracer.max_concurrency(), "stretch": stretch,
+             "stretch_bar": STRETCH}
+    holds = len(pids) >= 2 and facts["at_once"] >= 2 and stretch <= STRETCH
+    return holds, facts
+
+
+class _SequentialExecutor:
+    """An executor that runs each task at once in the calling thread (no parallelism at all)."""
+
+    def __init__(self, max_workers=None, **_):
+        from concurrent.futures import Executor
+
+        self._base = Executor
+
+    def submit(self, fn, /, *args, **kwargs):
+        from concurrent.futures import Future
+
+        f = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as e:  # noqa: BLE001 - delivered through the future, like a pool
+            f.set_exception(e)
+        return f
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        return [fn(*args) for args in zip(*iterables)]
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
+def sequential_executor(max_workers=None, **kwargs):
+    """A stand-in executor with no parallelism (for tests that feed a claim the wrong mechanism)."""
+    return _SequentialExecutor(max_workers, **kwargs)
+
+
+@dataclass
+class Race:
+    """What :func:`cpu_race` measured: the best time of each way, its timeline, and the room."""
+
+    workers: int
+    times: dict = field(default_factory=dict)       # way -> best seconds
+    tracers: dict = field(default_factory=dict)     # way -> Tracer of its best run
+    rounds: int = 0
+    room: Room | None = None
+    pids: dict = field(default_factory=dict)        # way -> distinct worker pids seen
+
+    def speedup(self, way: str) -> float:
+        return self.times["sequential"] / self.times[way]
+
+    def parallel(self) -> tuple[bool, dict]:
+        """:func:`cpu_parallel` on the best runs."""
+        return cpu_parallel(self.times["sequential"], self.times["parallel"], self.times["control"],
+                            self.workers, self.room.granted)
+
+    def overlap(self) -> tuple[bool, dict]:
+        """:func:`overlap_parallel` on the best runs' timelines."""
+        return overlap_parallel(self.tracers["parallel"], self.tracers["sequential"])
+
+    def claim_parallel(self, text: str) -> str:
+        """Judge "the pool computed in parallel" (speed-up floor and control margin) with three outcomes."""
+        from .timing import fmt_speedup
+
+        holds, facts = self.parallel()
+        return claim(holds, text, needs_cores=2, room=self.room,
+                     show=f"{fmt_speedup(facts['speedup'])}, bar {fmt_speedup(facts['bar'])}; "
+                          f"{fmt_speedup(facts['vs_control'])} the control's speed",
+                     **facts)
+
+    def claim_overlap(self, text: str) -> str:
+        """Judge "worker processes computed at the same time, at full speed" with three outcomes."""
+        holds, facts = self.overlap()
+        return claim(holds, text, needs_cores=2, room=self.room, **facts)
+
+
+def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None, rounds: int = 2,
+             budget: float = 6.0, check: Callable | None = None) -> Race:
+    """Run ``task`` over ``items`` three ways and keep the best run of each, in interleaved rounds.
+
+    * ``"sequential"``: a plain loop in this process;
+    * ``"control"``: on ``control(workers)`` (default: a ``ThreadPoolExecutor``, which cannot compute
+      pure-Python work in parallel under the GIL) — same work, same rounds, no parallelism;
+    * ``"parallel"``: on ``pool(workers)`` (default: a ``ProcessPoolExecutor``), its workers started
+      before any clock runs.
+
+    A :class:`~futureslab.cores.LoadMeter` runs around every parallel run, so ``race.room`` says how
+    many cores were granted and how busy other programs kept them. After ``rounds`` rounds, it stops
+    as soon as :meth:`Race.parallel` holds or ``budget`` seconds have passed. ``check(results)`` may
+    verify each run's results (raise if wrong). ``pool``/``control`` are executor factories: the
+    tests pass the wrong ones (threads, workers pinned to one CPU, a sequential executor) to show
+    the claims then fail or say they cannot be shown.
+    """
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from .cores import LoadMeter
+    from .timing import warm_up
+    from .trace import Tracer
+
+    check_callable("task", task)
+    items = list(items)
+    if not items:
+        raise ValueError("items must not be empty")
+    workers = check_int("workers", workers, low=1)
+    rounds = check_int("rounds", rounds, low=1)
+    budget = check_number("budget", budget, low=0)
+    pool = ProcessPoolExecutor if pool is None else pool
+    control = ThreadPoolExecutor if control is None else control
+    check_callable("pool", pool)
+    check_callable("control", control)
+    race, load = Race(workers=workers), LoadMeter()
+    t_start = time.perf_counter()
+
+    def run(way, executor):
+        tracer = Tracer()
+        traced = tracer.wrap(task)
+        try:
+            if executor is None:
+                t0 = time.perf_counter()
+                results = [traced(x) for x in items]
+                seconds = time.perf_counter() - t0
+            else:
+                t0 = time.perf_counter()
+                results = list(executor.map(traced, items))
+                seconds = time.perf_counter() - t0
+            if check is not None:
+                check(results)
+            records = tracer.records
+        finally:
+            tracer.close()
+        if way not in race.times or seconds < race.times[way]:
+            race.times[way] = seconds
+            race.tracers[way] = _Frozen(records)
+        race.pids.setdefault(way, set()).update(r.pid for r in records)
+
+    with control(workers) as ctl, pool(workers) as par:
+        for ex in (ctl, par):
+            if not isinstance(ex, _SequentialExecutor):
+                warm_up(ex, workers)
+        for n in range(1, 1000):
+            run("sequential", None)
+            run("control", ctl)
+            with load:
+                run("parallel", par)
+            race.rounds = n
+            race.room = Room.now(load)
+            if n >= rounds and (race.parallel()[0] or time.perf_counter() - t_start > budget):
+                break
+    return race
+
+
+class _Frozen:
+    """The records of one traced run, with the parts of a Tracer a lesson reads and plots."""
+
+    def __init__(self, records):
+        self.records = list(records)
+
+    @property
+    def workers(self):
+        from .trace import _worker_order
+
+        return sorted({r.worker for r in self.records}, key=_worker_order)
+
+    def max_concurrency(self) -> int:
+        from .trace import max_concurrency
+
+        return max_concurrency(self.records)
+
+    def plot(self, ax=None, title=None):
+        from .trace import plot_timeline
+
+        return plot_timeline(self.records, ax=ax, title=title)
