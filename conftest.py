@@ -34,11 +34,62 @@ def pytest_configure(config):
         multiprocessing.set_start_method(method, force=True)
 
 
+    # Every claim a notebook judges is logged here (futureslab.claims reads FUTURESLAB_CLAIMS_LOG in
+    # each kernel); tests/test_claims_held.py reads it at the end of the run, beside what the watcher
+    # below measured from outside the kernels.
+    os.environ["FUTURESLAB_CLAIMS_LOG"] = os.path.join(_tmp, "claims.jsonl")
+    config._futureslab_watch = LoadWatch()
+    config._futureslab_watch.start()
+
     # Remove it at exit, after multiprocessing has removed its own temporary folders inside it
     # (its finalizers run at exit priority -100; this one at -200, so later).
     from multiprocessing.util import Finalize
 
     Finalize(None, shutil.rmtree, args=(_tmp, True), exitpriority=-200)
+
+
+class LoadWatch:
+    """Measures, once a second, the CPU that programs outside this test run use (cores), so a claim
+    that "cannot be shown right now" can be told apart from a quiet machine (a false excuse)."""
+
+    def __init__(self, every: float = 1.0):
+        import threading
+
+        self.every, self.samples = every, []  # (end time, other cores)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="futureslab-load-watch", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def _run(self):
+        import time
+
+        try:
+            from futureslab.cores import LoadMeter
+        except ImportError:
+            return
+        while not self._stop.is_set():
+            meter = LoadMeter()
+            with meter:
+                self._stop.wait(self.every)
+            self.samples.append((time.time(), meter.other))
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # The verdict on every claim the notebooks judged runs after every notebook.
+    last = [item for item in items if item.get_closest_marker("after_notebooks")]
+    items[:] = [item for item in items if item not in last] + last
+
+
+def pytest_unconfigure(config):
+    watch = getattr(config, "_futureslab_watch", None)
+    if watch is not None:
+        watch.stop()
 
 
 def pytest_report_header(config):

@@ -1,0 +1,141 @@
+"""The claims' yardstick and their three outcomes (futureslab.cores, futureslab.claims)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from futureslab.claims import (HELD, UNSHOWN, ClaimFailed, Room, claim, cpu_parallel,
+                               overlap_parallel)
+from futureslab.cores import LoadMeter, _cgroup_quota, granted_cores
+
+
+# --- the yardstick ----------------------------------------------------------------------------
+
+def test_granted_cores_is_what_the_os_grants_this_process():
+    g = granted_cores()
+    assert 1 <= g.affinity <= g.machine
+    assert 0 < g.cores <= g.affinity
+    assert str(g.machine) in str(g)
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or os.cpu_count() < 2,
+                    reason="needs taskset and 2 CPUs")
+def test_granted_cores_sees_taskset():
+    code = "from futureslab.cores import granted_cores; g = granted_cores(); print(g.cores, g)"
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split()[0] == "1.0", out
+    assert "CPU affinity allows 1" in out
+
+
+def _fake_cgroup(tmp_path, content: str):
+    """A cgroup v2 tree shaped like this process's own, with cpu.max = content in its group."""
+    with open("/proc/self/cgroup") as f:
+        line = next((ln for ln in f.read().splitlines() if ln.startswith("0::")), None)
+    if line is None:
+        pytest.skip("this process is not in a cgroup v2 hierarchy")
+    group = tmp_path / line.split(":", 2)[2].strip("/")
+    group.mkdir(parents=True, exist_ok=True)
+    (group / "cpu.max").write_text(content)
+    return tmp_path
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/cgroup"), reason="Linux cgroups only")
+@pytest.mark.parametrize("content, cores", [("150000 100000\n", 1.5), ("max 100000\n", None),
+                                            ("50000 100000\n", 0.5)])
+def test_cgroup_quota_is_read_from_cpu_max(tmp_path, content, cores):
+    assert _cgroup_quota(str(_fake_cgroup(tmp_path, content))) == cores
+
+
+def _busy_outside(seconds: float) -> None:
+    """Start a busy loop that is NOT a child of this process (the shell that starts it exits)."""
+    subprocess.run(["sh", "-c", f"timeout {seconds} {sys.executable} -c 'while True: pass' "
+                                ">/dev/null 2>&1 &"], check=True)
+
+
+def _busy_child(seconds: float):
+    return subprocess.Popen([sys.executable, "-c",
+                             f"import time\nt=time.time()\nwhile time.time()-t<{seconds}: pass"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="starts a detached busy loop with sh")
+def test_load_meter_counts_other_programs_not_our_children():
+    child = _busy_child(1.5)
+    try:
+        time.sleep(0.2)
+        with LoadMeter() as ours:
+            time.sleep(0.8)
+    finally:
+        child.wait()
+    _busy_outside(1.5)
+    time.sleep(0.2)
+    with LoadMeter() as other:
+        time.sleep(0.8)
+    # one outside loop keeps about one core busy; our own busy child counts as ours, not theirs
+    assert other.other >= 0.6 + ours.other / 2, (ours, other)
+    assert ours.other < other.other
+
+
+def test_load_meter_adds_windows():
+    meter = LoadMeter()
+    with meter:
+        time.sleep(0.1)
+    with meter:
+        time.sleep(0.1)
+    assert 0.18 < meter.seconds < 1.0
+
+
+# --- three outcomes ---------------------------------------------------------------------------
+
+def test_claim_holds(capsys):
+    assert claim(True, "it held") == HELD
+    assert capsys.readouterr().out == "\u2713 it held\n"
+
+
+def test_claim_fails_with_the_numbers():
+    with pytest.raises(ClaimFailed, match=r"did not hold.*speedup=0\.9"):
+        claim(False, "it held", speedup=0.9)
+
+
+def test_too_few_granted_cores_is_never_a_tick(capsys):
+    room = Room(granted=1.0, other=0.0, detail="1 CPU granted")
+    assert claim(True, "parallel", needs_cores=2, room=room) == UNSHOWN
+    out = capsys.readouterr().out
+    assert "\u2713" not in out and "cannot be shown right now" in out and "1 CPU granted" in out
+
+
+def test_a_busy_machine_excuses_only_a_claim_that_did_not_hold(capsys):
+    busy = Room(granted=2.0, other=1.0)
+    assert claim(False, "parallel", needs_cores=2, room=busy) == UNSHOWN
+    assert "other programs kept 1.00 of the 2 cores busy" in capsys.readouterr().out
+    assert claim(True, "parallel", needs_cores=2, room=busy) == HELD
+
+
+def test_a_quiet_machine_does_not_excuse_a_failure():
+    with pytest.raises(ClaimFailed):
+        claim(False, "parallel", needs_cores=2, room=Room(granted=2.0, other=0.1))
+
+
+@pytest.mark.parametrize("bad, match", [(dict(text=""), "text"),
+                                        (dict(needs_cores=2), "room must be a Room"),
+                                        (dict(needs_cores=-1, room=Room(2)), "needs_cores")])
+def test_claim_bad_arguments(bad, match):
+    kwargs = dict(holds=True, text="x") | bad
+    with pytest.raises((ValueError, TypeError), match=match):
+        claim(**kwargs)
+
+
+def test_cpu_parallel_bar():
+    # 2 workers, 2 cores: 1.2x over sequential and 1.25x over the control
+    assert cpu_parallel(1.0, 0.55, 1.0, 2, 2)[0]
+    assert not cpu_parallel(1.0, 0.9, 1.0, 2, 2)[0]          # below 60% of the ideal
+    assert not cpu_parallel(1.0, 0.8, 0.9, 2, 2)[0]          # 1.25x, but the control was almost as fast
+    assert not cpu_parallel(1.0, 0.3, 1.0, 2, 1)[0]          # one core cannot show parallel work
+    with pytest.raises(ValueError, match="workers"):
+        cpu_parallel(1.0, 0.5, 1.0, 0, 2)
