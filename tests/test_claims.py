@@ -110,11 +110,15 @@ def test_too_few_granted_cores_is_never_a_tick(capsys):
     assert "\u2713" not in out and "cannot be shown right now" in out and "1 CPU granted" in out
 
 
-def test_a_busy_machine_excuses_only_a_claim_that_did_not_hold(capsys):
+def test_a_busy_machine_gives_no_tick_and_no_failure(capsys):
     busy = Room(granted=2.0, other=1.0)
     assert claim(False, "parallel", needs_cores=2, room=busy) == UNSHOWN
     assert "other programs kept 1.00 of the 2 cores busy" in capsys.readouterr().out
-    assert claim(True, "parallel", needs_cores=2, room=busy) == HELD
+    # under load, numbers that pass prove nothing (noise beyond the margins): still no tick
+    assert claim(True, "parallel", needs_cores=2, room=busy) == UNSHOWN
+    assert "\u2713" not in capsys.readouterr().out
+    # a little load (within the slack) still judges
+    assert claim(True, "parallel", needs_cores=2, room=Room(granted=2.0, other=0.2)) == HELD
 
 
 def test_a_quiet_machine_does_not_excuse_a_failure():

@@ -1,0 +1,166 @@
+"""The course's measured claims as runnable cases, each with its right and its wrong mechanisms.
+
+A *case* runs one kind of claim the notebooks make, the way the notebooks judge it, with the
+mechanism swapped for another: the right one (processes for pure-Python work, threads for waiting)
+or a wrong one (threads under the GIL, workers pinned to one CPU, an executor with no parallelism,
+one worker, work that waits where computing is claimed). ``tests/test_claim_mutations.py`` and
+``benchmarks/claims.py`` run them: a wrong mechanism must never get a ✓, the right one must never
+fail. ``docs/claims.md`` is the table of every claim in the course, its bar, and its mutations.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .claims import ClaimFailed, Room, claim, cpu_race, sequential_executor
+from .cores import LoadMeter, pin_to_cpu
+
+__all__ = ["Case", "CASES", "pinned_processes", "outcome"]
+
+
+def pinned_processes(workers):
+    """A process pool whose workers all share CPU 0 (Linux): parallel in name only."""
+    return ProcessPoolExecutor(workers, initializer=pin_to_cpu, initargs=(0,))
+
+
+def outcome(judge: Callable[[], str]) -> str:
+    """``"held"``, ``"unshown"`` or ``"failed"``: what a claim judged by ``judge()`` came to."""
+    try:
+        return judge()
+    except ClaimFailed:
+        return "failed"
+
+
+@dataclass
+class Case:
+    name: str
+    notebook: str
+    bar: str
+    right: str
+    mechanisms: dict = field(repr=False)   # label -> callable() returning {claim: outcome}
+    needs_cores: bool = True
+
+    @property
+    def wrong(self) -> list[str]:
+        return [m for m in self.mechanisms if m != self.right]
+
+    def run(self, mechanism: str) -> dict:
+        return self.mechanisms[mechanism]()
+
+
+# --- processes compute pure-Python work in parallel (01 §2, 05a, 06 §2, 07 §2) -------------------
+
+def _slices():
+    from .tasks import prime_ranges
+
+    return prime_ranges(1_440_000, 4, start=1_200_000)  # four slices of ~50-80 ms each
+
+
+def _cpu_parallel(pool=None, workers=2, task=None):
+    from .tasks import count_primes_in
+
+    def go():
+        race = cpu_race(task or count_primes_in, _slices(), workers, pool=pool, rounds=2, budget=4.0)
+        return {"speed-up": outcome(lambda: race.claim_parallel("processes computed in parallel")),
+                "overlap": outcome(lambda: race.claim_overlap("processes computed at the same time"))}
+    return go
+
+
+_CPU = {"processes": _cpu_parallel(ProcessPoolExecutor),
+        "threads (GIL)": _cpu_parallel(ThreadPoolExecutor),
+        "no parallelism": _cpu_parallel(sequential_executor),
+        "one worker": _cpu_parallel(ProcessPoolExecutor, workers=1)}
+if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
+    _CPU["processes pinned to one CPU"] = _cpu_parallel(pinned_processes)
+
+
+# --- threads speed up work that releases the GIL (01: hashlib on large buffers) ------------------
+
+def _gil_free(work: str, pool=ThreadPoolExecutor):
+    def go():
+        import functools
+
+        from .claims import cpu_parallel
+        from .tasks import count_primes_in, sha256_rounds
+        from .timing import fmt_speedup
+
+        if work == "hash":
+            task, items = functools.partial(sha256_rounds, 8.0), [4] * 4
+        else:
+            task, items = count_primes_in, _slices()
+        race = cpu_race(task, items, 2, pool=pool, control=sequential_executor, rounds=2, budget=4.0)
+        holds, facts = cpu_parallel(race.times["sequential"], race.times["parallel"],
+                                    race.times["control"], 2, race.room.granted)
+        return {"threads hash in parallel": outcome(lambda: claim(
+            holds, "threads hashed in parallel", needs_cores=2, room=race.room,
+            show=fmt_speedup(facts["speedup"]), **facts))}
+    return go
+
+
+# --- threads overlap waiting (01 §3): I/O speed-up against the ideal of N threads -----------------
+
+def _io(workers: int = 8, pool=ThreadPoolExecutor):
+    def go():
+        from .server import LocalAPI
+        from .tasks import fetch_post
+        from .timing import measure
+
+        with LocalAPI(latency=0.1) as api, pool(workers) as ex:
+            ids = list(range(1, 9))
+            seq = measure(lambda: [fetch_post(i, api.url) for i in ids], repeat=1).best
+            par = measure(lambda: list(ex.map(fetch_post, ids, [api.url] * len(ids))), repeat=2).best
+        speed = seq / par
+        return {"8 threads ≥ 60% of 8x": outcome(lambda: claim(
+            speed >= 0.6 * 8, "8 threads fetched 8 posts at least 60% of the ideal 8x faster",
+            speedup=speed))}
+    return go
+
+
+# --- more processes than cores add nothing (07 §3): an upper bound, needs the whole machine -----
+
+def _oversubscribe(task_name: str = "count_primes_in"):
+    def go():
+        from . import tasks
+        from .cores import granted_cores
+        from .timing import measure, warm_up
+
+        grant = granted_cores()
+        cores = max(1, int(grant.cores))
+        work = tasks.count_primes_in if task_name == "count_primes_in" else tasks.sleep_for
+        items = _slices() * 2 if task_name == "count_primes_in" else [0.1] * 8
+        load = LoadMeter()
+        with ProcessPoolExecutor(cores) as p1, ProcessPoolExecutor(2 * cores) as p2:
+            warm_up(p1, cores), warm_up(p2, 2 * cores)
+            with load:
+                one = measure(lambda: list(p1.map(work, items)), repeat=2).best
+                two = measure(lambda: list(p2.map(work, items)), repeat=2).best
+        room = Room(granted=grant.cores, other=load.other, detail=str(grant))
+        gain = one / two
+        return {"2x processes gain ≤ 25%": outcome(lambda: claim(
+            gain <= 1.25, "twice as many processes as cores gained no more than 25%",
+            needs_cores=room.granted, room=room, gain=gain))}
+    return go
+
+
+CASES = [
+    Case("processes compute pure-Python work in parallel", "01 §2, 05a, 06 §2, 07 §2",
+         "speed-up ≥ 0.6 × min(workers, granted cores) and ≥ 1.25× the threads control; "
+         "overlap by ≥ 2 process ids with slices ≤ 1.35× the sequential ones",
+         "processes", _CPU),
+    Case("threads speed up hashing (the GIL is released)", "01",
+         "speed-up ≥ 0.6 × min(workers, granted cores) and ≥ 1.25× a no-parallelism control",
+         "threads on hashlib",
+         {"threads on hashlib": _gil_free("hash"),
+          "threads on pure-Python work": _gil_free("pure-python"),
+          "no parallelism": _gil_free("hash", pool=sequential_executor)}),
+    Case("threads overlap waiting", "01 §3", "speed-up ≥ 0.6 × 8 for 8 requests on 8 threads",
+         "8 threads", {"8 threads": _io(8), "1 thread": _io(1),
+                       "no parallelism": _io(8, pool=sequential_executor)}, needs_cores=False),
+    Case("more processes than cores add nothing", "07 §3",
+         "2 × cores processes ≤ 1.25× faster than cores processes; needs the whole machine quiet",
+         "computing", {"computing": _oversubscribe("count_primes_in"),
+                       "waiting instead of computing": _oversubscribe("sleep_for")}),
+]
