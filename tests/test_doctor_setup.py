@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
+import platform
 import subprocess
 import sys
 
@@ -41,10 +43,36 @@ def test_doctor_free_cores_only_warns():
         doctor.check_free_cores(enough=-1)
 
 
-def test_doctor_reports_a_broken_local_api(monkeypatch):
-    monkeypatch.setenv("FUTURESLAB_REMOTE_API", "http://127.0.0.1:9")  # nothing listens there
+def test_doctor_checks_the_built_in_local_api_even_when_a_remote_one_is_set(monkeypatch):
+    """A remote API is the settings check's business (tests/test_settings.py); the local API check
+    still checks the course's own server, and says the lessons use the remote one."""
+    monkeypatch.setenv("FUTURESLAB_REMOTE_API", "http://127.0.0.1:9")
     check = doctor.check_local_api()
-    assert not check.ok and "ConnectionError" in check.detail and "127.0.0.1" in check.fix
+    assert check.ok, check
+    assert "served /posts/1 on 127.0.0.1" in check.detail and "the lessons use that remote API" in check.detail
+    assert os.environ["FUTURESLAB_REMOTE_API"] == "http://127.0.0.1:9", "the doctor must put the setting back"
+
+
+@pytest.mark.parametrize("version, ok, required, words", [
+    ((3, 9, 18), False, True, "too old, the course needs Python 3.10 or newer (3.11-3.15 supported)"),
+    ((3, 10, 13), False, False, "works (the course is tested on it), but Python 3.10 reached its end of life in October 2026"),
+    ((3, 11, 7), True, True, "supported (3.11-3.15)"),
+    ((3, 13, 0), True, True, "supported (3.11-3.15)"),
+    ((3, 14, 8), True, True, "supported (3.11-3.15)"),
+    ((3, 15, 0), True, True, "supported (3.11-3.15)"),
+    ((3, 16, 0), False, False, "newer than the course is tested on (3.11-3.15)"),
+])
+def test_doctor_python_policy(version, ok, required, words):
+    check = doctor.check_python(version)
+    assert (check.ok, check.required) == (ok, required), check
+    assert words in check.detail and ".".join(map(str, version)) in check.detail
+    assert check.ok or "install Python 3.14" in check.fix
+
+
+def test_doctor_python_check_of_this_interpreter():
+    check = doctor.check_python()
+    assert platform.python_version() in check.detail
+    assert check.ok == (doctor.SUPPORTED <= sys.version_info[:2] <= doctor.NEWEST_TESTED)
 
 
 def test_setup_applies_start_method_and_validates(monkeypatch):
@@ -55,6 +83,11 @@ def test_setup_applies_start_method_and_validates(monkeypatch):
         assert futureslab.setup("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         with pytest.raises(ValueError, match="start_method"):
             futureslab.setup("teleport")
+        monkeypatch.setenv("FUTURESLAB_START_METHOD", "teleport")
+        before = multiprocessing.get_start_method()
+        with pytest.raises(futureslab.SettingError, match="FUTURESLAB_START_METHOD='teleport' is not a start method"):
+            futureslab.setup()
+        assert multiprocessing.get_start_method() == before, "a rejected setting must change nothing"
     finally:
         multiprocessing.set_start_method(original, force=True)
 

@@ -1,11 +1,14 @@
-"""The checkers of notebook 01 on the worked solutions, the untouched starters and wrong answers."""
+"""The checkers of notebook 01 on the worked solutions, the untouched starters, the wrong answers
+learners write, and bad input."""
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 
 import pytest
 
+import checker_support as bad
+from futureslab import data
 from futureslab.checks import nb01 as check
 from futureslab.solutions import nb01 as solution
 from futureslab.tasks import fetch_post, fetch_user
@@ -21,8 +24,32 @@ def titles_sequential(post_ids):
     return [fetch_post(i)["title"] for i in post_ids]
 
 
+def titles_two_threads(post_ids):
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return [p["title"] for p in pool.map(fetch_post, post_ids)]
+
+
+def titles_completion_order(post_ids):
+    with ThreadPoolExecutor(max_workers=len(post_ids)) as pool:
+        futures = [pool.submit(fetch_post, i) for i in post_ids]
+        return [f.result()["title"] for f in as_completed(futures)][::-1]
+
+
 def titles_unordered(post_ids):
     return sorted(solution.fetch_titles(post_ids))
+
+
+def titles_whole_posts(post_ids):
+    with ThreadPoolExecutor(max_workers=len(post_ids)) as pool:
+        return list(pool.map(fetch_post, post_ids))
+
+
+def titles_typed_in(post_ids):
+    return [data.POSTS[i - 1]["title"] for i in post_ids]
+
+
+def titles_forgot_return(post_ids):
+    solution.fetch_titles(post_ids)
 
 
 def count_on_threads(task, ranges, workers):
@@ -44,6 +71,19 @@ def count_one_process(task, ranges, workers):
         return sum(pool.map(task, ranges))
 
 
+def count_waits_for_each(task, ranges, workers):
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.submit(task, r).result() for r in ranges)
+
+
+def count_constant(task, ranges, workers):
+    return 28_000  # a number, not a computation
+
+
+def count_forgot_return(task, ranges, workers):
+    solution.count_primes_parallel(task, ranges, workers)
+
+
 def polite_unbounded(user_ids, max_in_flight):
     with ThreadPoolExecutor(max_workers=len(user_ids)) as pool:
         return list(pool.map(fetch_user, user_ids))
@@ -51,6 +91,11 @@ def polite_unbounded(user_ids, max_in_flight):
 
 def polite_sequential(user_ids, max_in_flight):
     return [fetch_user(i) for i in user_ids]
+
+
+def polite_one_less(user_ids, max_in_flight):
+    with ThreadPoolExecutor(max_workers=max_in_flight - 1) as pool:
+        return list(pool.map(fetch_user, user_ids))
 
 
 # --- tests -----------------------------------------------------------------------------------------
@@ -75,13 +120,22 @@ def test_starter_is_not_solved_yet(checker):
 
 @pytest.mark.parametrize("checker, answer, why", [
     (check.fetch_titles, titles_sequential, "one after another"),
-    (check.fetch_titles, titles_unordered, "order"),
+    (check.fetch_titles, titles_two_threads, "too few threads"),
+    (check.fetch_titles, titles_completion_order, "not in the order of post_ids"),
+    (check.fetch_titles, titles_unordered, "not in the order of post_ids"),
+    (check.fetch_titles, titles_whole_posts, "post['title']"),
+    (check.fetch_titles, titles_typed_in, "fetch each post"),
+    (check.fetch_titles, titles_forgot_return, "forget `return`"),
     (check.count_primes_parallel, count_on_threads, "GIL"),
     (check.count_primes_parallel, count_sequential, "one range after another"),
     (check.count_primes_parallel, count_with_lambda, "lambda"),
-    (check.count_primes_parallel, count_one_process, "one worker process"),
+    (check.count_primes_parallel, count_one_process, "one at a time, in one worker process"),
+    (check.count_primes_parallel, count_waits_for_each, "before you wait for any result"),
+    (check.count_primes_parallel, count_constant, "without ever calling `task`"),
+    (check.count_primes_parallel, count_forgot_return, "forget `return`"),
     (check.fetch_politely, polite_unbounded, "too many"),
     (check.fetch_politely, polite_sequential, "never saw more than 1 request"),
+    (check.fetch_politely, polite_one_less, "you may use all 3"),
 ])
 def test_wrong_answer_says_why(checker, answer, why):
     verdict = checker(answer)
@@ -89,6 +143,30 @@ def test_wrong_answer_says_why(checker, answer, why):
     assert why in verdict.message, str(verdict)
 
 
-def test_checker_never_raises_on_garbage():
-    verdict = check.fetch_titles(42)
-    assert not verdict.solved and "expected a function" in verdict.message
+def test_two_overlapping_threads_are_not_called_sequential():
+    verdict = check.fetch_titles(titles_two_threads)
+    assert "one after another" not in verdict.message, str(verdict)
+
+
+def test_hints_point_the_way_without_the_code():
+    for checker in (check.fetch_titles, check.count_primes_parallel, check.fetch_politely):
+        hint = checker(starter).hint
+        for code in ("ThreadPoolExecutor(", "ProcessPoolExecutor(", "pool.map(", "max_workers="):
+            assert code not in hint, f"{checker.__name__}'s hint gives away {code!r}: {hint}"
+
+
+@pytest.mark.parametrize("checker, limit", [(check.fetch_titles, 12), (check.count_primes_parallel, 17),
+                                            (check.fetch_politely, 12)])
+@pytest.mark.parametrize("answer, why", [
+    (None, "expected a function, got None"),
+    (lambda *a: 42, "42"),
+    (bad.raises, "your code raised KeyError: 'boom'"),
+    (bad.returns_none, "None"),
+    (bad.generator, "a generator"),
+    (bad.sleeps_30, "did not finish within"),
+    (bad.starter, "Replace `raise NotImplementedError`"),
+])
+def test_bad_input_gives_one_clear_verdict(checker, limit, answer, why):
+    verdict = bad.run_bad_input(checker, answer, limit=limit)
+    assert why in verdict.message, str(verdict)
+    assert "still running" not in verdict.message

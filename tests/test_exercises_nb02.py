@@ -6,6 +6,7 @@ import concurrent.futures as cf
 
 import pytest
 
+import checker_support as bad
 from futureslab.checks import nb02 as check
 from futureslab.solutions import nb02 as solution
 
@@ -49,6 +50,25 @@ def result_or_lets_timeout_escape(future, timeout, default):
     return future.result(timeout=timeout)
 
 
+def result_or_builtin_timeout(future, timeout, default):
+    try:
+        return future.result(timeout=timeout)
+    except TimeoutError:  # the builtin: on 3.10 concurrent.futures.TimeoutError is another class
+        return default
+
+
+def result_or_cancels(future, timeout, default):
+    try:
+        return future.result(timeout=timeout)
+    except cf.TimeoutError:
+        future.cancel()
+        return default
+
+
+def start_all_constant(pool, task, items):
+    return [cf.Future() for _ in items]
+
+
 def first_sequential(pool, task, items):
     return task(items[0])
 
@@ -57,6 +77,15 @@ def first_waits_for_all(pool, task, items):
     futures = [pool.submit(task, item) for item in items]
     done, _ = cf.wait(futures)
     return min((f for f in futures), key=lambda f: f.result()).result()
+
+
+def first_constant(pool, task, items):
+    return 0.2
+
+
+def first_none(pool, task, items):
+    futures = [pool.submit(task, item) for item in items]
+    cf.wait(futures, return_when=cf.FIRST_COMPLETED)
 
 
 def first_no_cancel(pool, task, items):
@@ -91,6 +120,10 @@ def test_starter_is_not_solved_yet(checker):
     (check.result_or, result_or_no_timeout, "return the default"),
     (check.result_or, result_or_swallows, "swallowed the error"),
     (check.result_or, result_or_lets_timeout_escape, "concurrent.futures.TimeoutError escaped"),
+    (check.result_or, result_or_builtin_timeout, "on 3.10 it is not"),
+    (check.start_all, start_all_constant, "never finished"),
+    (check.first_done, first_constant, "none of the tasks ran"),
+    (check.first_done, first_none, "returned None"),
     (check.first_done, first_sequential, "returned 0.6"),
     (check.first_done, first_waits_for_all, "waited for more than the first"),
     (check.first_done, first_no_cancel, "cancel()"),
@@ -104,3 +137,25 @@ def test_wrong_answer_says_why(checker, answer, why):
 def test_checker_never_raises_on_garbage():
     verdict = check.first_done("not a function")
     assert not verdict.solved and "expected a function" in verdict.message
+
+
+def test_builtin_timeout_error_is_a_bug_on_every_version():
+    """The static check agrees with what really happens on 3.10: there the builtin name misses it."""
+    assert check._catches_builtin_timeout_only(result_or_builtin_timeout)
+    assert not check._catches_builtin_timeout_only(solution.result_or)
+
+
+@pytest.mark.parametrize("checker", [check.start_all, check.result_or, check.first_done])
+@pytest.mark.parametrize("answer, why", [
+    (None, "expected a function, got None"),
+    (lambda *a: 42, "42"),
+    (bad.raises, "your code raised KeyError: 'boom'"),
+    (bad.returns_none, "None"),
+    (bad.generator, "a generator"),
+    (bad.sleeps_30, "did not finish within"),
+    (bad.starter, "Replace `raise NotImplementedError`"),
+])
+def test_bad_input_gives_one_clear_verdict(checker, answer, why):
+    verdict = bad.run_bad_input(checker, answer, limit=12)
+    assert why in verdict.message, str(verdict)
+    assert "still running" not in verdict.message

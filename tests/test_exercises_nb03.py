@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import checker_support as bad
 from futureslab import checks
 from futureslab.checks import nb03 as check
 from futureslab.solutions import nb03 as solution
@@ -14,16 +15,6 @@ from futureslab.solutions import nb03 as solution
 
 def starter(*args):
     raise NotImplementedError
-
-
-def _retry(checker, answer, attempts=3):
-    """Run a checker up to ``attempts`` times and return the last verdict (for racy wrong answers)."""
-    verdict = None
-    for _ in range(attempts):
-        verdict = checker(answer)
-        if not verdict.solved and verdict.status != "not solved yet":
-            return verdict
-    return verdict
 
 
 # --------------------------------------------------------------------------------------- solutions
@@ -104,9 +95,59 @@ def test_progress_repeated_count_is_wrong():
     assert verdict.status == "not right yet" and "threading.Lock" in verdict.message
 
 
-def test_progress_wrong_results():
+def test_progress_constant_results():
     verdict = check.run_with_progress(lambda task, items, report: [0] * len(items))
+    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+
+
+def progress_wrong_results(task, items, report):
+    with ThreadPoolExecutor(4) as executor:
+        return [r + 1 for r in executor.map(task, items)]
+
+
+def test_progress_wrong_results():
+    verdict = check.run_with_progress(progress_wrong_results)
     assert verdict.status == "not right yet" and "input order" in verdict.message
+
+
+def progress_unlocked(task, items, report):
+    """The naive answer: count and report with no lock."""
+    state = {"done": 0}
+
+    def on_done(future):
+        state["done"] += 1
+        report(state["done"], len(items))
+
+    with ThreadPoolExecutor(4) as executor:
+        futures = [executor.submit(task, item) for item in items]
+        for future in futures:
+            future.add_done_callback(on_done)
+    return [f.result() for f in futures]
+
+
+def progress_report_outside_lock(task, items, report):
+    """Counts under a lock, but report() from several threads at once: reports can arrive 3, 2."""
+    lock, state = threading.Lock(), {"done": 0}
+
+    def on_done(future):
+        with lock:
+            state["done"] += 1
+            done = state["done"]
+        report(done, len(items))
+
+    with ThreadPoolExecutor(4) as executor:
+        futures = [executor.submit(task, item) for item in items]
+        for future in futures:
+            future.add_done_callback(on_done)
+    return [f.result() for f in futures]
+
+
+@pytest.mark.parametrize("answer", [progress_unlocked, progress_report_outside_lock])
+def test_progress_without_lock_is_rejected_every_time(answer):
+    for _ in range(5):
+        verdict = check.run_with_progress(answer)
+        assert verdict.status == "not right yet", str(verdict)
+        assert "threading.Lock" in verdict.message, str(verdict)
 
 
 # ------------------------------------------------------------------------------------ 03.2 wrong
@@ -141,10 +182,46 @@ def total_in_main_thread(task, items):
     return sum(f.result() for f in futures)
 
 
-def test_total_without_lock_loses_updates():
-    verdict = _retry(check.total_from_callbacks, total_without_lock)
-    assert verdict.status == "not right yet", str(verdict)
-    assert "lost" in verdict.message and "Lock" in verdict.message
+def test_total_without_lock_is_rejected_every_time():
+    for _ in range(5):
+        verdict = check.total_from_callbacks(total_without_lock)
+        assert verdict.status == "not right yet", str(verdict)
+        assert "lost" in verdict.message and "Lock" in verdict.message, str(verdict)
+
+
+def total_returns_after_wait(task, items):
+    """Locked, but reads the total as soon as wait() returns: the last callbacks may still run."""
+    from concurrent.futures import wait
+    lock, state = threading.Lock(), {"total": 0}
+
+    def add(future):
+        with lock:
+            state["total"] = state["total"] + future.result()
+
+    with ThreadPoolExecutor(4) as executor:
+        futures = [executor.submit(task, item) for item in items]
+        for future in futures:
+            future.add_done_callback(add)
+        wait(futures)
+        return state["total"]  # read before the with block's exit waits for the workers
+
+
+def test_total_read_right_after_wait_is_diagnosed_every_time():
+    for _ in range(3):
+        verdict = check.total_from_callbacks(total_returns_after_wait)
+        assert verdict.status == "not right yet", str(verdict)
+        assert "still adding" in verdict.message and "wait() return" in verdict.message, str(verdict)
+        assert "Lock" not in verdict.message, str(verdict)
+
+
+def test_total_constant_is_diagnosed():
+    verdict = check.total_from_callbacks(lambda task, items: 136)
+    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+
+
+def test_total_none_is_diagnosed():
+    verdict = check.total_from_callbacks(bad.returns_none)
+    assert verdict.status == "not right yet" and "got None" in verdict.message
 
 
 def test_total_sequential_is_wrong():
@@ -217,6 +294,19 @@ def test_labels_calling_result_on_cancelled_is_wrong():
     assert verdict.status == "not right yet" and "CancelledError" in verdict.message
 
 
+def test_labels_calling_result_hides_the_logged_tracebacks(capsys):
+    verdict = check.run_until_failure(labels_calling_result)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert "reported by the concurrent.futures logger" in verdict.message and "CancelledError" in \
+        verdict.message
+
+
+def test_labels_constant_is_diagnosed():
+    verdict = check.run_until_failure(lambda task, items: {i: "ok" for i in items})
+    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+
+
 def test_labels_sequential_is_wrong():
     verdict = check.run_until_failure(labels_sequential)
     assert verdict.status == "not right yet" and "one at a time" in verdict.message
@@ -253,3 +343,20 @@ def labels_many_workers(task, items):
 def test_labels_with_more_workers_still_pass():
     verdict = check.run_until_failure(labels_many_workers)
     assert verdict.solved, str(verdict)
+
+
+@pytest.mark.parametrize("checker", [check.run_with_progress, check.total_from_callbacks,
+                                     check.run_until_failure])
+@pytest.mark.parametrize("answer, why", [
+    (None, "expected a function, got None"),
+    (lambda *a: 42, "42"),
+    (bad.raises, "your code raised KeyError: 'boom'"),
+    (bad.returns_none, "None"),
+    (bad.generator, "a generator"),
+    (bad.sleeps_30, "did not finish within"),
+    (bad.starter, "Replace `raise NotImplementedError`"),
+])
+def test_bad_input_gives_one_clear_verdict(checker, answer, why):
+    verdict = bad.run_bad_input(checker, answer, limit=18)
+    assert why in verdict.message, str(verdict)
+    assert "still running" not in verdict.message

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+import itertools
+from concurrent.futures import wait
+
 import pytest
 
+import checker_support as bad
 from futureslab import checks
 from futureslab.checks import nb04 as check
 from futureslab.solutions import nb04 as solution
@@ -136,3 +140,53 @@ def test_bounded_too_many_in_flight():
 def test_bounded_sequential_is_wrong():
     verdict = check.bounded_run(bounded_sequential)
     assert verdict.status == "not right yet" and "one at a time" in verdict.message
+
+
+def bounded_in_batches(task, items, limit):
+    """Reads `limit` items, waits for the whole batch, then the next: workers sit idle."""
+    items, results = iter(items), []
+    with ThreadPoolExecutor(limit) as executor:
+        while True:
+            batch = [executor.submit(task, item) for item in itertools.islice(items, limit)]
+            if not batch:
+                return results
+            wait(batch)
+            results.extend(f.result() for f in batch)
+
+
+def test_bounded_in_batches_is_rejected_with_idle_workers():
+    for _ in range(3):
+        verdict = check.bounded_run(bounded_in_batches)
+        assert verdict.status == "not right yet", str(verdict)
+        assert "in batches" in verdict.message and "idle" in verdict.message, str(verdict)
+
+
+def test_bounded_constant_is_diagnosed():
+    verdict = check.bounded_run(lambda task, items, limit: [i + 1000 for i in range(30)])
+    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+
+
+def test_order_constant_is_diagnosed():
+    verdict = check.in_finish_order(lambda task, items: [(i, i * i) for i in items])
+    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+
+
+def test_first_constant_is_diagnosed():
+    verdict = check.first_result(lambda task, items: (2, 200))
+    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+
+
+@pytest.mark.parametrize("checker", [check.in_finish_order, check.first_result, check.bounded_run])
+@pytest.mark.parametrize("answer, why", [
+    (None, "expected a function, got None"),
+    (lambda *a: 42, "42"),
+    (bad.raises, "your code raised KeyError: 'boom'"),
+    (bad.returns_none, "None"),
+    (bad.generator, "a generator"),
+    (bad.sleeps_30, "did not finish within"),
+    (bad.starter, "Replace `raise NotImplementedError`"),
+])
+def test_bad_input_gives_one_clear_verdict(checker, answer, why):
+    verdict = bad.run_bad_input(checker, answer, limit=18)
+    assert why in verdict.message, str(verdict)
+    assert "still running" not in verdict.message

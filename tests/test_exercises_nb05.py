@@ -32,6 +32,26 @@ def add_ten_off_by_one(numbers, add):
         return list(pool.map(add, numbers, [11] * len(numbers)))
 
 
+# A helper defined in `__main__`, as a notebook cell defines it: under fork the workers are copies of
+# this process and find it; under spawn and forkserver they cannot. Either way it is not portable.
+_MAIN_HELPER = """
+def add_ten_helper_from_main(pair):
+    add, n = pair
+    return add(n, 10)
+"""
+
+
+def add_ten_with_main_helper(numbers, add):
+    import sys
+
+    main = vars(sys.modules["__main__"])
+    exec(_MAIN_HELPER, main)  # noqa: S102 - the point is a function whose module is __main__
+    helper = main["add_ten_helper_from_main"]
+    assert helper.__module__ == "__main__"
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(helper, [(add, n) for n in numbers]))
+
+
 def stop_sequentially(items, task, workers):
     results = {}
     for item in items:
@@ -60,6 +80,15 @@ def titles_default_session(base_url, post_ids, workers):
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(lambda i: session.get(f"{base_url}/posts/{i}", timeout=10).json()["title"],
                                  post_ids))
+
+
+def titles_plain_get(base_url, post_ids, workers):
+    def title(i):
+        return requests.get(f"{base_url}/posts/{i}", timeout=10,
+                            proxies={"http": None, "https": None}).json()["title"]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(title, post_ids))
 
 
 def titles_one_at_a_time(base_url, post_ids, workers):
@@ -92,10 +121,12 @@ def test_starters_are_not_solved_yet(checker):
     (check.add_ten_in_processes, add_ten_with_lambda, "pickling error"),
     (check.add_ten_in_processes, add_ten_here, "ran in this process"),
     (check.add_ten_in_processes, add_ten_off_by_one, "expected"),
+    (check.add_ten_in_processes, add_ten_with_main_helper, "defined in the notebook"),
     (check.stop_at_first_error, stop_sequentially, "one after another"),
     (check.stop_at_first_error, never_stop, "cancelled"),
     (check.fetch_titles, titles_default_session, "Connection pool is full"),
     (check.fetch_titles, titles_one_at_a_time, "in flight"),
+    (check.fetch_titles, titles_plain_get, "not reused"),
 ])
 def test_wrong_answers_say_why(checker, answer, words):
     verdict = checker(answer)

@@ -1,11 +1,17 @@
-"""Every checker of notebook 07 on its worked solution, on the untouched starter, and on wrong answers."""
+"""Every checker of notebook 07 on its worked solution, on the untouched starter, on the wrong answers
+learners write, and on bad input."""
 
-from concurrent.futures import ProcessPoolExecutor
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-from futureslab.checks import nb07 as check
+import pytest
+
+import checker_support as bad
 from futureslab.checks import load_solution
+from futureslab.checks import nb07 as check
+from futureslab.cores import granted_cores
 from futureslab.tasks import count_primes_in, prime_ranges
-from futureslab.timing import cpu_count
 
 
 def starter(*args, **kwargs):
@@ -15,7 +21,6 @@ def starter(*args, **kwargs):
 # ---- wrong answers (module level: the process-pool ones must be picklable by reference)
 
 def sweep_sequential(task, items, workers_list):
-    import time
     times = {}
     for n in workers_list:
         t0 = time.perf_counter()
@@ -23,6 +28,35 @@ def sweep_sequential(task, items, workers_list):
             task(item)
         times[n] = time.perf_counter() - t0
     return times
+
+
+def sweep_lazy_map(task, items, workers_list):
+    times = {}
+    for n in workers_list:
+        ex = ThreadPoolExecutor(max_workers=n)
+        t0 = time.perf_counter()
+        ex.map(task, items)  # results never awaited: the clock stops at once
+        times[n] = time.perf_counter() - t0
+        ex.shutdown(wait=True)
+    return times
+
+
+def sweep_on_processes(task, items, workers_list):
+    times = {}
+    for n in workers_list:
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=n) as ex:
+            list(ex.map(task, items))
+        times[n] = time.perf_counter() - t0
+    return times
+
+
+def sweep_typed_in(task, items, workers_list):
+    return {1: 0.4, 2: 0.2, 8: 0.05}
+
+
+def sweep_forgot_return(task, items, workers_list):
+    load_solution("07.1")(task, items, workers_list)
 
 
 def pick_largest(run, candidates, tolerance=0.10):
@@ -35,12 +69,27 @@ def pick_without_measuring(run, candidates, tolerance=0.10):
     return 8
 
 
+def pick_smallest(run, candidates, tolerance=0.10):
+    for n in candidates:
+        run(n)
+    return min(candidates)
+
+
+def pick_forgot_return(run, candidates, tolerance=0.10):
+    load_solution("07.2")(run, candidates, tolerance)
+
+
 def count_primes_sequential(limit, task=count_primes_in):
     return sum(task(r) for r in prime_ranges(limit, 4))
 
 
+def count_primes_on_threads(limit, task=count_primes_in):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return sum(pool.map(task, prime_ranges(limit, 8)))
+
+
 def count_primes_oversubscribed(limit, task=count_primes_in):
-    workers = 8 * cpu_count()
+    workers = 8 * max(1, math.ceil(granted_cores().cores))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return sum(pool.map(task, prime_ranges(limit, chunks=2 * workers)))
 
@@ -49,55 +98,73 @@ def count_primes_off_by_one(limit, task=count_primes_in):
     return load_solution("07.3")(limit, task) + 1
 
 
+def count_primes_typed_in(limit, task=count_primes_in):
+    return 25_997
+
+
 # ---- tests
 
-def test_solutions_pass():
-    for name, ex in [("sweep", "07.1"), ("pick_workers", "07.2"), ("count_primes_fast", "07.3")]:
-        verdict = getattr(check, name)(load_solution(ex))
-        assert verdict.solved, str(verdict)
+@pytest.mark.parametrize("name, ex", [("sweep", "07.1"), ("pick_workers", "07.2"), ("count_primes_fast", "07.3")])
+def test_solutions_pass(name, ex):
+    verdict = getattr(check, name)(load_solution(ex))
+    assert verdict.solved, str(verdict)
 
 
-def test_starters_are_not_solved_yet():
-    for name in ["sweep", "pick_workers", "count_primes_fast"]:
-        verdict = getattr(check, name)(starter)
-        assert verdict.status == "not solved yet", str(verdict)
+@pytest.mark.parametrize("name", ["sweep", "pick_workers", "count_primes_fast"])
+def test_starters_are_not_solved_yet(name):
+    verdict = getattr(check, name)(starter)
+    assert verdict.status == "not solved yet", str(verdict)
+    assert "Hint:" in str(verdict)
 
 
-def test_sequential_sweep_is_caught():
-    verdict = check.sweep(sweep_sequential)
-    assert not verdict and "at the same moment" in verdict.message
+@pytest.mark.parametrize("checker, answer, why", [
+    (check.sweep, sweep_sequential, "at the same moment"),
+    (check.sweep, sweep_lazy_map, "cannot take"),
+    (check.sweep, sweep_on_processes, "ThreadPoolExecutor"),
+    (check.sweep, sweep_typed_in, "without ever running `task`"),
+    (check.sweep, sweep_forgot_return, "forget `return`"),
+    (check.pick_workers, pick_largest, "nothing to do"),
+    (check.pick_workers, pick_without_measuring, "never measured"),
+    (check.pick_workers, pick_smallest, "slower than 8"),
+    (check.pick_workers, pick_forgot_return, "forget `return`"),
+    (check.count_primes_fast, count_primes_sequential, "ProcessPoolExecutor"),
+    (check.count_primes_fast, count_primes_on_threads, "ProcessPoolExecutor"),
+    (check.count_primes_fast, count_primes_oversubscribed, "extra processes"),
+    (check.count_primes_fast, count_primes_off_by_one, "25997 primes"),
+    (check.count_primes_fast, count_primes_typed_in, "without calling the `task`"),
+])
+def test_wrong_answer_says_why(checker, answer, why):
+    verdict = checker(answer)
+    assert verdict.status == "not right yet", str(verdict)
+    assert why in verdict.message, str(verdict)
 
 
-def test_pick_largest_is_caught():
-    verdict = check.pick_workers(pick_largest)
-    assert not verdict and "nothing to do" in verdict.message
+def test_hints_point_the_way_without_the_code():
+    for checker in (check.sweep, check.pick_workers, check.count_primes_fast):
+        hint = checker(starter).hint
+        for code in ("ThreadPoolExecutor(", "ProcessPoolExecutor(", ".map(", "max_workers=", "measure("):
+            assert code not in hint, f"{checker.__name__}'s hint gives away {code!r}: {hint}"
 
 
-def test_pick_without_measuring_is_caught():
-    verdict = check.pick_workers(pick_without_measuring)
-    assert not verdict and "never measured" in verdict.message
-
-
-def test_sequential_primes_are_caught():
-    verdict = check.count_primes_fast(count_primes_sequential)
-    assert not verdict and "ProcessPoolExecutor" in verdict.message
-
-
-def test_oversubscribed_pool_is_caught():
-    verdict = check.count_primes_fast(count_primes_oversubscribed)
-    assert not verdict and "extra processes" in verdict.message
-
-
-def test_wrong_count_is_caught():
-    verdict = check.count_primes_fast(count_primes_off_by_one)
-    assert not verdict and "25997 primes" in verdict.message
+@pytest.mark.parametrize("checker, limit", [(check.sweep, 12), (check.pick_workers, 17),
+                                            (check.count_primes_fast, 22)])
+@pytest.mark.parametrize("answer, why", [
+    (None, "expected a function, got None"),
+    (lambda *a, **k: 42, "42"),
+    (bad.raises, "your code raised KeyError: 'boom'"),
+    (bad.returns_none, "None"),
+    (bad.generator, "a generator"),
+    (bad.sleeps_30, "did not finish within"),
+    (bad.starter, "Replace `raise NotImplementedError`"),
+])
+def test_bad_input_gives_one_clear_verdict(checker, limit, answer, why):
+    verdict = bad.run_bad_input(checker, answer, limit=limit)
+    assert why in verdict.message, str(verdict)
+    assert "still running" not in verdict.message
 
 
 def test_whoami_after_waits_then_names_the_worker():
     import os
-    import time
-
-    import pytest
 
     from futureslab.tasks import whoami_after
     t0 = time.perf_counter()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import multiprocessing
+import os
+import sys
 
 import matplotlib
 
@@ -33,6 +36,47 @@ def test_none_runs_in_the_main_thread():
     run = run_job("cpu", "none", workers=3, tasks=3, seconds=0.01)
     assert {r.worker for r in run.records} == {"main"}
     assert "one after another" in run.title
+
+
+def _best_elapsed(*executors, rounds=3, tasks=8, seconds=0.05):
+    """The best wall time of each ``(executor, workers)``, measured in interleaved rounds (so a busy
+    moment of the shared machine falls on all of them alike, not on one)."""
+    best = [float("inf")] * len(executors)
+    for _ in range(rounds):
+        for i, (executor, workers) in enumerate(executors):
+            best[i] = min(best[i], run_job("cpu", executor, workers=workers, tasks=tasks,
+                                           seconds=seconds).elapsed)
+    return best
+
+
+def _cores_granted():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def test_cpu_kind_is_a_fixed_amount_of_work():
+    # the same number of burn loops for every task, whatever the executor: work, not a time
+    assert explorer.cpu_loops(0.05) == explorer.cpu_loops(0.05) > 0
+    assert explorer.cpu_loops(0.1) >= 1.9 * explorer.cpu_loops(0.05)
+    with pytest.raises(ValueError, match="seconds"):
+        explorer.cpu_loops(-1)
+
+
+@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(),
+                    reason="a free-threaded build runs pure-Python threads in parallel")
+def test_cpu_on_threads_is_no_faster_than_one_after_another():
+    """Notebook 01's lesson: under the GIL, 8 threads do not shorten pure-Python CPU work."""
+    sequential, threads = _best_elapsed(("none", 1), ("thread", 8))
+    assert threads >= 0.8 * sequential, (threads, sequential)
+
+
+def test_cpu_on_processes_is_capped_by_the_granted_cores():
+    """8 processes cannot beat the cores the OS grants (the old time-based task let them)."""
+    sequential, processes = _best_elapsed(("none", 1), ("process", 8))
+    cores = min(8, _cores_granted())
+    assert processes >= 0.8 * sequential / cores, (processes, sequential, cores)
 
 
 def test_process_pool_works_under_the_start_method_in_force():
@@ -110,3 +154,29 @@ def test_widget_shows_a_failure_instead_of_dying(monkeypatch):
     before = box.last
     box.run_button.click()
     assert box.last is before and not box.run_button.disabled
+    assert [o["text"] for o in box.output.outputs] == ["The run failed: RuntimeError: simulated\n"]
+
+
+def test_widget_fills_its_output_without_capturing(monkeypatch):
+    """The summary and the timeline go straight into Output.outputs; the widget never captures.
+
+    Capturing (`with output:`) makes nbclient send a message to the kernel on the shell socket while
+    it awaits the cell's reply there, which hung notebook 00 under nbclient on a busy machine
+    (benchmarks/explorer_hang.py). Any capture would set the widget's msg_id: it must stay empty.
+    """
+    ipywidgets = pytest.importorskip("ipywidgets")
+    captured = []
+    real_enter = ipywidgets.Output.__enter__
+
+    def spy(self):
+        captured.append(self)
+        return real_enter(self)
+
+    monkeypatch.setattr(ipywidgets.Output, "__enter__", spy)
+    box = explore(kind="cpu", executor="thread", workers=2, tasks=4, seconds=0.01, widgets=True)
+    box.run_button.click()
+    assert not captured and box.output.msg_id == ""
+    text, picture = box.output.outputs
+    assert text["output_type"] == "stream" and text["text"].startswith("4 cpu tasks: ThreadPoolExecutor")
+    assert picture["output_type"] == "display_data"
+    assert base64.b64decode(picture["data"]["image/png"]).startswith(b"\x89PNG")

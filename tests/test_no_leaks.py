@@ -11,8 +11,10 @@ copy of notebooks/, with two hidden cells added:
   listening TCP sockets held by the kernel or its children.
 
 After the kernel has shut down, the working folder (the notebook's own folder, where relative paths
-land) must hold exactly the files it held before. Files under the temporary folder are allowed:
-that is where a lesson should write (``tempfile.TemporaryDirectory()``).
+land) must hold exactly the files it held before, and the kernel's temporary folder (a private
+``TMPDIR``, where a lesson should write, e.g. with ``tempfile.TemporaryDirectory()``) must be empty
+again: a lesson cleans up what it writes there, and so must the libraries it drives (an empty
+``pymp-*`` folder from multiprocessing, a Dask ``dask-scratch-space`` with its lock files, are leftovers).
 
 Allowed, because they are not the notebook's: pyzmq's garbage-collector thread, which the kernel
 starts when it first sends a large output. Two processes are allowed to outlive a notebook because the standard library keeps them for the
@@ -141,25 +143,32 @@ def _listing(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
-def run_with_probes(nb, work: Path, tmp_path: Path) -> dict:
-    """Execute ``nb`` (in place) in folder ``work`` with the probe cells; return the probe's report."""
+def run_with_probes(nb, work: Path, tmp_path: Path, allow_errors: bool = False) -> dict:
+    """Execute ``nb`` (in place) in folder ``work`` with the probe cells; return the probe's report.
+
+    The report's ``"temp_files"`` lists what the kernel's private temporary folder still holds after
+    the kernel has shut down (it starts empty). With ``allow_errors`` every cell runs whatever
+    raises (the caller reads the errors from the cells' outputs).
+    """
     # A short private temp folder: forkserver's socket lives in it, and an AF_UNIX path may not be
     # longer than ~104-108 bytes (pytest's tmp_path is too deep for that).
     kernel_tmp = Path(tempfile.mkdtemp(prefix="k"))
     try:
-        return _run_with_probes(nb, work, tmp_path, kernel_tmp)
+        report = _run_with_probes(nb, work, tmp_path, kernel_tmp, allow_errors)
+        report["temp_files"] = sorted(_listing(kernel_tmp))
+        return report
     finally:
         shutil.rmtree(kernel_tmp, ignore_errors=True)
 
 
-def _run_with_probes(nb, work: Path, tmp_path: Path, kernel_tmp: Path) -> dict:
+def _run_with_probes(nb, work: Path, tmp_path: Path, kernel_tmp: Path, allow_errors: bool) -> dict:
     nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE_BEFORE))
     nb.cells.append(nbformat.v4.new_code_cell(PROBE_AFTER))
     env = dict(os.environ, TMPDIR=str(kernel_tmp), IPYTHONDIR=str(tmp_path / "ipython"))
     env.pop("MPLBACKEND", None)
     # A failed speed claim (ClaimFailed) is nbval's business, not this test's: run on, so the last
     # cell still stops what the notebook started, and check for leaks all the same.
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=allow_errors,
                             allow_error_names=["ClaimFailed"],
                             resources={"metadata": {"path": str(work)}})
     client.execute(env=env)  # raises CellExecutionError on an unexpected error; shuts the kernel down
@@ -175,6 +184,7 @@ def test_notebook_leaves_nothing_behind(name, tmp_path):
     shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     before = _listing(work)
     report = run_with_probes(nbformat.read(work / name, as_version=4), work, tmp_path)
+    temp_files = report.pop("temp_files")
     problems = {what: items for what, items in report.items() if items}
     assert not problems, (
         f"{name} left these behind after its last cell (waited {GRACE_SECONDS:.0f} s for them to end): "
@@ -183,6 +193,9 @@ def test_notebook_leaves_nothing_behind(name, tmp_path):
     new_files = sorted(_listing(work) - before)
     assert not new_files, (f"{name} wrote files into its own folder (write under "
                            f"tempfile.TemporaryDirectory() instead): {new_files}")
+    assert not temp_files, (f"{name} left files or folders in the temporary folder after the kernel "
+                            f"shut down (remove what the notebook or a library it drives creates "
+                            f"there): {temp_files}")
 
 
 LEAKY = """
@@ -194,6 +207,10 @@ stop = threading.Event()
 threading.Thread(target=stop.wait, name="forgotten").start()
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
 open("results.txt", "w").write("written into the notebook's folder")
+import os, tempfile
+os.makedirs(os.path.join(tempfile.gettempdir(), "dask-scratch-space"), exist_ok=True)
+open(os.path.join(tempfile.gettempdir(), "dask-scratch-space", "global.lock"), "w").close()
+tempfile.mkdtemp(prefix="pymp-")                           # an empty folder is a leftover too
 """
 
 
@@ -214,3 +231,5 @@ def test_the_probe_catches_leaks(tmp_path):
     assert any("sleep(30)" in p for p in report["processes"]), report
     assert report["listening"], report
     assert (work / "results.txt").exists()
+    assert "dask-scratch-space/global.lock" in report["temp_files"], report["temp_files"]
+    assert any(f.startswith("pymp-") for f in report["temp_files"]), report["temp_files"]

@@ -24,7 +24,8 @@ def _pyproject():
     def block(name):
         m = re.search(rf"^{name} = \[(.*?)^\]", text, flags=re.M | re.S)
         return re.findall(r'"([^"]+)"', m.group(1))
-    return {"project": {"dependencies": block("dependencies"), "requires-python": ">=3.10",
+    return {"project": {"dependencies": block("dependencies"), "classifiers": block("classifiers"),
+                        "requires-python": re.search(r'^requires-python = "([^"]+)"', text, flags=re.M).group(1),
                         "optional-dependencies": {"test": block("test")}}}
 
 
@@ -75,3 +76,60 @@ def test_gitignore_covers_generated_folders():
     ignored = (ROOT / ".gitignore").read_text().split()
     for entry in (".venv/", "__pycache__/", ".ipynb_checkpoints/", "artifacts/"):
         assert entry in ignored
+
+
+# -- which Pythons: one policy in the doctor, pyproject.toml, the Makefile, CI and the README ----------
+def _policy():
+    from futureslab import doctor
+
+    oldest, newest = doctor.OLDEST, doctor.NEWEST_TESTED
+    assert oldest[0] == newest[0] == 3
+    return doctor, [f"3.{minor}" for minor in range(oldest[1], newest[1] + 1)]
+
+
+def test_python_policy_is_the_same_everywhere():
+    doctor, tested = _policy()
+    project = _pyproject()["project"]
+    assert project["requires-python"] == f">={tested[0]}", "requires-python must admit the oldest tested Python"
+    listed = [c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    assert listed == tested, f"classifiers list {listed}, the matrix is {tested}"
+    mk = (ROOT / "Makefile").read_text()
+    assert re.search(r"^PYTHONS \?= (.*)$", mk, flags=re.M).group(1).split() == tested
+    readme = (ROOT / "README.md").read_text().split("## Course map")[0]
+    supported = f"{doctor.SUPPORTED[0]}.{doctor.SUPPORTED[1]}"
+    assert f"Python {supported} to {tested[-1]} are supported" in readme
+    for version, when in doctor.END_OF_LIFE.items():
+        assert f"Python {version[0]}.{version[1]} still works and is tested, but it reached its end of life\nin {when}" in readme
+
+
+def test_ci_runs_the_newest_pythons_in_the_debian_root():
+    ci = (ROOT / ".ci" / "run").read_text()
+    runs = re.findall(r"^(FUTURESLAB_START_METHOD=\w+ )?step .*\n(bash \.ci/debian-python\.sh (3\.\d+) .*)$", ci, flags=re.M)
+    got = {(version, (env or "").strip()) for env, _, version in runs}
+    assert got == {("3.14", ""), ("3.14", "FUTURESLAB_START_METHOD=spawn"), ("3.15", "")}, got
+    assert all('-m "not browser"' in cmd for _, cmd, _ in runs)
+
+
+def _as_nobody():
+    """Run a command as an unprivileged user: as ourselves if we are not root, else via setpriv."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot drop privileges to check the non-root path")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_debian_python_script_reports_a_python_it_cannot_get_as_missing():
+    """Without root it cannot build or enter its Debian root: MISSING and exit status 90, never a pass."""
+    import subprocess
+
+    script = ROOT / ".ci" / "debian-python.sh"
+    out = subprocess.run([*_as_nobody(), "bash", str(script), "3.14", "--check"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 90, out.stdout + out.stderr
+    assert out.stdout.strip() == "MISSING: Python 3.14" and "needs root" in out.stderr
+    bad = subprocess.run(["bash", str(script), "three"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "must be a Python version like 3.14, got 'three'" in bad.stderr

@@ -195,6 +195,30 @@ def _ignore(fn):
         pass
 
 
+def test_rerunning_a_setup_cell_replaces_the_earlier_api():
+    """`api = LocalAPI().start()` run three times leaves one server, not three."""
+    first = LocalAPI(latency=0).start()
+    first_port = first.port
+    try:
+        second = LocalAPI(latency=0).start()
+        third = LocalAPI(latency=0).start()
+        assert not first.running and not second.running and third.running
+        assert len(_threads_named("futureslab-api")) == 1, _threads_named("futureslab-api")
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", first_port)) != 0, "the first server still listens"
+        assert api_url() == third.url and fetch_post(1)["id"] == 1
+        # a checker's own API (`with`) nests inside the standing one and leaves it running
+        with LocalAPI(latency=0) as checker_api:
+            assert third.running and api_url() == checker_api.url
+        assert third.running and api_url() == third.url
+        first.stop()  # stopping a replaced API is harmless and does not touch the current one
+        assert api_url() == third.url
+    finally:
+        third.stop()
+    assert ENV_URL not in os.environ
+    assert not _threads_named("futureslab-api")
+
+
 def test_start_twice_and_url_before_start_are_clear_errors():
     a = LocalAPI()
     with pytest.raises(RuntimeError, match="not running"):

@@ -90,12 +90,26 @@ def test_warm_up_bad_input_and_too_few_workers():
         timing.warm_up("pool", 1)
 
 
-def test_free_cores_of_a_process_pool_is_between_none_and_the_workers():
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)")
+def test_free_cores_sees_two_processes_sharing_one_cpu():
+    """Two worker processes confined to the one CPU this process also measures on get about one
+    core's worth of work: far below two, however idle the rest of the machine (a measure that just
+    counted workers, or capped a wrong ratio at the worker count, would say 2)."""
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(2) as pool:
-        free = timing.free_cores(pool, 2, seconds=0.02)
-    assert 0 < free <= 2
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    os.sched_setaffinity(0, {cpu})  # workers inherit it under fork, spawn and forkserver alike...
+    try:
+        from futureslab.cores import pin_to_cpu
+
+        # ...except that a forkserver started earlier keeps its own: pin each worker explicitly too
+        with ProcessPoolExecutor(2, initializer=pin_to_cpu, initargs=(cpu,)) as pool:
+            free = timing.free_cores(pool, 2, seconds=0.02, repeat=5)
+    finally:
+        os.sched_setaffinity(0, before)
+    assert 0.5 < free < 1.5, free
 
 
 def test_free_cores_sees_the_gil_in_a_thread_pool():
@@ -145,11 +159,54 @@ def test_runtime_bars_and_speedup_curve():
     ax = plots.runtime_bars({"seq": 1.0, "threads": timing.Timing([0.3])}, baseline="seq", title="t")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["seq", "threads"]
     assert ax.get_title() == "t"
-    ax2 = plots.speedup_curve([1, 2, 4], [1.0, 1.9, 2.0], kind="cpu")
+    ax2 = plots.speedup_curve([1, 2, 4], [1.0, 1.9, 2.0], kind="cpu", cores=2)
     lines = ax2.get_lines()
+    assert list(lines[0].get_ydata()) == [1, 2, 2]  # the ideal min(workers, cores)
     assert list(lines[1].get_ydata()) == [1.0, 1.9, 2.0]
     ax3 = plots.speedup_curve([1, 2, 4], [1, 2, 3.9], kind="io")
     assert list(ax3.get_lines()[0].get_ydata()) == [1, 2, 4]
+    plt.close("all")
+
+
+def test_speedup_curve_has_integer_ticks_and_a_labelled_cores_line():
+    ax = plots.speedup_curve([1, 2, 4, 8], [1.0, 1.8, 1.9, 1.9], kind="cpu", cores=2)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4", "8"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "2 cores granted" in legend
+    cores_line = [ln for ln in ax.get_lines() if ln.get_label() == "2 cores granted"]
+    assert len(cores_line) == 1 and list(cores_line[0].get_xdata()) == [2, 2]
+    far = plots.speedup_curve([1, 2], [1.0, 1.9], kind="cpu", cores=16)
+    assert "16 cores granted (beyond this axis)" in [t.get_text() for t in far.get_legend().get_texts()]
+    plt.close("all")
+
+
+def test_style_sets_readable_fonts_without_changing_figure_sizes():
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcParams["font.size"] = 7
+        plots.style()
+        assert matplotlib.rcParams["figure.dpi"] == 72  # a figure's text repr (its size) stays put
+        for key in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize",
+                    "ytick.labelsize", "legend.fontsize"):
+            assert matplotlib.rcParams[key] >= plots.MIN_FONT, key
+        fig, ax = plt.subplots()
+        plots.runtime_bars({"a": 1.0, "b": 0.5}, ax=ax, baseline="a")
+        sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+        assert sizes and min(sizes) >= plots.MIN_FONT, sizes
+    plt.close("all")
+
+
+def test_log_axis_labels_plain_numbers():
+    fig, ax = plt.subplots()
+    ax.plot([1, 10, 100, 1000], [4, 3, 2, 1])
+    plots.log_axis(ax, [1, 10, 100, 1000])
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "100", "1,000"]
+    with pytest.raises(ValueError, match="axis"):
+        plots.log_axis(ax, [1, 10], axis="z")
+    with pytest.raises(ValueError, match="ticks"):
+        plots.log_axis(ax, [0, 10])
     plt.close("all")
 
 
@@ -158,7 +215,8 @@ def test_runtime_bars_and_speedup_curve():
                                        (lambda: plots.runtime_bars({"a": 1}, baseline="z"), "baseline"),
                                        (lambda: plots.speedup_curve([1, 2], [1]), "equal length"),
                                        (lambda: plots.speedup_curve([0], [1]), "workers"),
-                                       (lambda: plots.speedup_curve([1], [1], kind="x"), "kind")])
+                                       (lambda: plots.speedup_curve([1], [1], kind="x"), "kind"),
+                                       (lambda: plots.speedup_curve([1], [1], cores=0), "cores")])
 def test_plots_bad_input(call, name):
     with pytest.raises((TypeError, ValueError), match=name):
         call()

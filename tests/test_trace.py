@@ -152,3 +152,37 @@ def test_shared_x_axes_fit_the_longest_timeline():
     alone = plot_timeline(short)
     assert alone.get_xlim()[1] < 0.2
     plt.close("all")
+
+
+def test_labels_rename_tasks_and_text_is_readable():
+    from futureslab.plots import MIN_FONT
+
+    recs = [TaskRecord("(2000000, 2030000)", "process-1", 2, "MainThread", 0.0, 0.5),
+            TaskRecord("(2030000, 2060000)", "process-2", 3, "MainThread", 0.0, 0.5),
+            TaskRecord("(2060000, 2090000)", "process-1", 2, "MainThread", 0.5, 0.501)]
+    ax = plot_timeline(recs, labels={"(2000000, 2030000)": "slice 1", "(2030000, 2060000)": "slice 2"})
+    texts = [t for t in ax.texts]
+    assert sorted(t.get_text() for t in texts) == ["slice 1", "slice 2"]  # the 1 ms bar stays blank
+    assert all(t.get_fontsize() >= MIN_FONT for t in texts)
+    ax2 = plot_timeline(recs, labels=lambda task: task.upper())
+    assert all(t.get_text().startswith("(") for t in ax2.texts)
+    with pytest.raises(TypeError, match="labels"):
+        plot_timeline(recs, labels=42)
+    plt.close("all")
+
+
+def test_plot_timelines_stacks_on_one_time_scale():
+    from futureslab.trace import plot_timelines
+
+    short = [TaskRecord("a", "main", 1, "MainThread", 0.0, 0.1)]
+    long = [TaskRecord("b", "thread-1", 1, "T", 0.0, 0.8), TaskRecord("c", "thread-2", 1, "T", 0.1, 0.7)]
+    fig = plot_timelines({"short": short, "long": long})
+    top, bottom = fig.axes
+    assert top.get_title() == "short" and bottom.get_title() == "long"
+    assert top.get_xlim() == bottom.get_xlim() and top.get_xlim()[1] >= 0.8
+    assert [t.get_text() for t in bottom.get_yticklabels()] == ["thread-1", "thread-2"]
+    with pytest.raises(ValueError, match="runs"):
+        plot_timelines({})
+    with pytest.raises(TypeError, match="runs"):
+        plot_timelines({"x": [1]})
+    plt.close("all")

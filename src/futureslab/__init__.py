@@ -14,27 +14,38 @@ Modules (import the one you need; this package imports nothing heavy, so worker 
 
 __version__ = "0.1.0"
 
+from ._config import SettingError  # noqa: E402  (light: the settings module imports nothing heavy)
+
 
 def setup(start_method: str | None = None) -> str:
     """The first line of every notebook's set-up cell. Returns the start method in force.
 
+    * Checks the course's settings (``FUTURESLAB_START_METHOD``, ``FUTURESLAB_REMOTE_API``, ...) and
+      raises one ``futureslab.SettingError`` naming each bad variable, its value and the fix, so a
+      misconfiguration stops the set-up cell instead of failing later cells in confusing ways.
     * Applies a multiprocessing start method: ``start_method`` if given, else the environment
       variable ``FUTURESLAB_START_METHOD`` (the test suite uses it to run every notebook under fork,
       spawn and forkserver), else your platform's default.
-    * Keeps figures small and crisp (it sets matplotlib's figure dpi if matplotlib is imported).
+    * Makes figures readable and crisp (if matplotlib is imported): no text under 10 pt, and in
+      Jupyter each figure drawn at twice its pixel density (the inline backend's "retina" PNG),
+      so a HiDPI screen shows it sharp; see :func:`futureslab.plots.style`.
     """
     import multiprocessing
     import os
     import sys
 
-    method = start_method or os.environ.get("FUTURESLAB_START_METHOD") or None
-    if method is not None:
+    from ._config import ENV_START_METHOD, check_settings, lesson_settings
+
+    if start_method is not None:
         available = multiprocessing.get_all_start_methods()
-        if method not in available:
-            raise ValueError(f"start_method must be one of {available} on this platform, got {method!r}")
+        if start_method not in available:
+            raise ValueError(f"start_method must be one of {available} on this platform, got {start_method!r}")
+    check_settings(lesson_settings())  # raises SettingError, one message for every bad setting
+    method = start_method or os.environ.get(ENV_START_METHOD) or None
+    if method is not None:
         multiprocessing.set_start_method(method, force=True)
     if "matplotlib" in sys.modules:
-        import matplotlib
+        from .plots import style
 
-        matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.max_open_warning": 0})
+        style()
     return multiprocessing.get_start_method()

@@ -48,6 +48,13 @@ STRETCH = 1.35
 LOG_ENV = "FUTURESLAB_CLAIMS_LOG"
 
 
+class Outcome(str):
+    """``"held"`` or ``"unshown"``: a string that a notebook does not display as a cell's result."""
+
+    def _ipython_display_(self) -> None:  # a cell ending in claim(...) shows only the claim's line
+        pass
+
+
 class ClaimFailed(AssertionError):
     """A lesson's claim did not hold on this machine, although the machine had what it needs."""
 
@@ -132,11 +139,11 @@ def claim(holds: bool, text: str, *, needs_cores: float | None = None, room: Roo
         print(f"\u26a0 {text} \u2014 cannot be shown right now: {why}"
               + (f" (measured: {details})" if details else "") + ".")
         _log(text, UNSHOWN, needs_cores, room, measured)
-        return UNSHOWN
+        return Outcome(UNSHOWN)
     if holds:
         print(f"\u2713 {text}" + (f" ({show})" if show else ""))
         _log(text, HELD, needs_cores, room, measured)
-        return HELD
+        return Outcome(HELD)
     _log(text, "failed", needs_cores, room, measured)
     details = _details(measured)
     raise ClaimFailed(f"This claim did not hold on this machine: {text}"

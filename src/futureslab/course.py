@@ -19,7 +19,8 @@ COURSE = [
     Lesson("02-futures.ipynb", "Futures", "submit, the states of a Future, results, exceptions, timeouts, cancel, wait", 20),
     Lesson("03-callbacks.ipynb", "Callbacks", "add_done_callback, which thread runs it, progress bars, safe aggregation", 20),
     Lesson("04-map-vs-as-completed.ipynb", "map vs as_completed", "order, time to first result, chunksize, bounded in-flight work", 25),
-    Lesson("05-pitfalls.ipynb", "Pitfalls", "pickling, too many workers, big data, deadlock, races, lost errors, broken pools", 35),
+    Lesson("05a-pitfalls-processes.ipynb", "Pitfalls with processes", "pickling and the worker's real error, tasks too small, more processes than cores, big data, broken pools", 35),
+    Lesson("05b-pitfalls-threads-and-errors.ipynb", "Pitfalls with threads, stopping and errors", "how many threads a pool starts, deadlock, races, lost errors, stopping early, one HTTP session", 40),
     Lesson("06-real-world-pipeline.ipynb", "A real-world pipeline", "download, process, save: staged vs streaming, retries, nothing lost", 30),
     Lesson("07-tuning-and-scaling.ipynb", "Tuning and scaling", "speed-up curves, Amdahl's law, choosing max_workers by measuring", 20),
     Lesson("08-asyncio-and-executors.ipynb", "asyncio and executors", "run_in_executor, to_thread, wrap_future, threads vs asyncio", 20),
@@ -31,5 +32,5 @@ def course_map_markdown() -> str:
     """The course map as a Markdown table (the start notebook shows it)."""
     rows = ["| # | notebook | what it teaches | minutes |", "|---|---|---|---|"]
     for lesson in COURSE:
-        rows.append(f"| {lesson.notebook[:2]} | [{lesson.title}]({lesson.notebook}) | {lesson.teaches} | {lesson.minutes} |")
+        rows.append(f"| {lesson.notebook.split("-")[0]} | [{lesson.title}]({lesson.notebook}) | {lesson.teaches} | {lesson.minutes} |")
     return "\n".join(rows)

@@ -40,11 +40,72 @@ def _version(mod) -> str:
         return "?"
 
 
-def check_python() -> Check:
-    ok = sys.version_info >= (3, 10)
-    return Check("python", ok, f"{platform.python_implementation()} {platform.python_version()}"
-                 + (" (free-threaded)" if not getattr(sys, "_is_gil_enabled", lambda: True)() else ""),
-                 "install Python 3.10 or newer")
+# Which Pythons the course supports (README "Two commands"; `make test-pythons` tests each of them).
+OLDEST = (3, 10)          # the oldest Python the course runs on; tested, but past its end of life
+SUPPORTED = (3, 11)       # the oldest supported one
+NEWEST_TESTED = (3, 15)   # the newest one the test matrix covers
+END_OF_LIFE = {(3, 10): "October 2026"}  # https://devguide.python.org/versions/
+FIX_PYTHON = ("install Python 3.14 (python.org, your package manager, or conda), then set the course up "
+              "again with it: `rm -rf .venv && make lab PYTHON=python3.14`")
+
+
+def check_python(version_info=None) -> Check:
+    """The running Python against what the course supports: supported, works but end of life (a
+    warning), newer than tested (a warning), or too old (a failure). ``version_info`` defaults to this
+    interpreter's ``sys.version_info``."""
+    v = tuple((version_info or sys.version_info)[:3])
+    where = (f"{platform.python_implementation()} {'.'.join(map(str, v))}"
+             + (" (free-threaded)" if not getattr(sys, "_is_gil_enabled", lambda: True)() else ""))
+    span = f"{SUPPORTED[0]}.{SUPPORTED[1]}-{NEWEST_TESTED[0]}.{NEWEST_TESTED[1]}"
+    if v[:2] < OLDEST:
+        return Check("python", False, f"{where}: too old, the course needs Python "
+                     f"{OLDEST[0]}.{OLDEST[1]} or newer ({span} supported)", FIX_PYTHON)
+    if v[:2] in END_OF_LIFE:
+        return Check("python", False, f"{where}: works (the course is tested on it), but Python "
+                     f"{v[0]}.{v[1]} reached its end of life in {END_OF_LIFE[v[:2]]} (no more security "
+                     f"fixes); supported: {span}", FIX_PYTHON, required=False)
+    if v[:2] < SUPPORTED:
+        return Check("python", False, f"{where}: not supported ({span} supported)", FIX_PYTHON)
+    if v[:2] > NEWEST_TESTED:
+        return Check("python", False, f"{where}: newer than the course is tested on ({span}); it should "
+                     "work, and if a notebook fails, tell your instructor", FIX_PYTHON.replace(
+                         "install Python 3.14", "for a tested set-up, install Python 3.14"), required=False)
+    return Check("python", True, f"{where}: supported ({span})")
+
+
+def check_settings(probe: bool = True) -> list[Check]:
+    """One check per ``FUTURESLAB_*`` setting that is set (every one the course reads: see
+    :data:`futureslab._config.SETTINGS`), naming a bad value and the fix; a warning for an unknown
+    ``FUTURESLAB_*`` variable (a typo?). One ok line when none is set."""
+    import difflib
+
+    from ._config import SETTINGS, setting_problems
+
+    out = []
+    problems = {name: (problem, fix) for name, _, problem, fix in setting_problems(probe=probe)}
+    for name in SETTINGS:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if name in problems:
+            problem, fix = problems[name]
+            out.append(Check(name, False, f"{value!r} {problem}", fix))
+        else:
+            out.append(Check(name, True, f"{value!r} ({SETTINGS[name][1]})"))
+    for name in sorted(os.environ):
+        if name.startswith("FUTURESLAB_") and name not in SETTINGS:
+            near = difflib.get_close_matches(name, list(SETTINGS), n=1)
+            out.append(Check(name, False, f"{os.environ[name]!r}: the course reads no such setting",
+                             (f"did you mean {near[0]}? " if near else "")
+                             + f"the settings are: {', '.join(SETTINGS)}", required=False))
+    return out or [Check("settings", True, "no FUTURESLAB_* variable set: the course's defaults")]
+
+
+def _lesson_start_method() -> str | None:
+    """The start method the notebooks will use when FUTURESLAB_START_METHOD sets a valid one."""
+    from ._config import ENV_START_METHOD
+    method = os.environ.get(ENV_START_METHOD) or None
+    return method if method in multiprocessing.get_all_start_methods() else None
 
 
 def check_packages() -> list[Check]:
@@ -73,15 +134,20 @@ def check_cpus() -> Check:
 
 
 def check_start_method() -> Check:
-    method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_context().get_start_method()
-    return Check("start method", True, f"{method} (available: {', '.join(multiprocessing.get_all_start_methods())})")
+    methods = multiprocessing.get_all_start_methods()  # this platform's default first
+    chosen = _lesson_start_method()
+    how = (f"set by FUTURESLAB_START_METHOD; this platform's default is {methods[0]}" if chosen
+           else "this platform's default")
+    return Check("start method", True, f"{chosen or methods[0]} ({how}; available: {', '.join(methods)})")
 
 
 def check_processes(timeout: float = 60.0) -> Check:
     from . import tasks
     t0 = time.perf_counter()
     try:
-        with ProcessPoolExecutor(max_workers=2) as pool:
+        method = _lesson_start_method()  # the start method the notebooks will use
+        context = multiprocessing.get_context(method) if method else None
+        with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
             got = pool.submit(tasks.count_primes, 0, 1000).result(timeout=timeout)
             pids = {pid for pid, _ in pool.map(tasks.whoami, range(4), timeout=timeout)}
     except Exception as exc:
@@ -119,11 +185,20 @@ def check_free_cores(enough: float = 0.75) -> Check:
 
 
 def check_local_api() -> Check:
+    """The course's built-in local API (what the lessons use unless FUTURESLAB_REMOTE_API is set:
+    a remote one is checked by :func:`check_settings`)."""
+    from ._config import ENV_REMOTE
     from .server import LocalAPI
     from .tasks import fetch_post
+    remote = os.environ.pop(ENV_REMOTE, None)  # LocalAPI reads it when created: check the local one
     try:
-        with LocalAPI(latency=0) as api:
-            post = fetch_post(1, timeout=10)
+        api = LocalAPI(latency=0)
+    finally:
+        if remote is not None:
+            os.environ[ENV_REMOTE] = remote
+    try:
+        with api:
+            post = fetch_post(1, base_url=api.url, timeout=10)
             served = api.stats()["requests"]
             where = api.url
     except Exception as exc:
@@ -132,14 +207,14 @@ def check_local_api() -> Check:
                      "this check already bypasses it for 127.0.0.1: report the error to your instructor")
     if post.get("id") != 1 or served < 1:
         return Check("local API", False, f"unexpected answer {post!r}", "reinstall: pip install -e .")
-    remote = " (FUTURESLAB_REMOTE_API is set: lessons use that remote API)" if os.environ.get("FUTURESLAB_REMOTE_API") else ""
-    return Check("local API", True, f"served /posts/1 on {where.split(':')[1][2:]}{remote}")
+    note = " (FUTURESLAB_REMOTE_API is set: the lessons use that remote API instead)" if remote else ""
+    return Check("local API", True, f"served /posts/1 on {where.split(':')[1][2:]}{note}")
 
 
 def run(stream=None) -> int:
     """Run every check, print the report, return the exit code (0 all good, 1 something broken)."""
     stream = stream or sys.stdout
-    checks = [check_python(), *check_packages(), check_cpus(), check_start_method()]
+    checks = [check_python(), *check_packages(), *check_settings(), check_cpus(), check_start_method()]
     checks += [check_processes(), check_free_cores(), check_local_api()]
     print(f"Futures Lab environment check ({platform.system()} {platform.machine()})", file=stream)
     for c in checks:

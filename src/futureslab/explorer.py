@@ -10,9 +10,13 @@ the timeline, and returns the :class:`Run`::
 
     explore(kind="cpu", executor="process", workers=2, widgets=False)
 
-The job is ``tasks`` equal tasks from :mod:`futureslab.tasks`: ``"io"`` waits (``sleep_for``),
-``"cpu"`` computes in pure Python holding the GIL (``spin``), each for ``seconds``. The work function
-lives in this module, at module level, so process pools run it under every start method.
+The job is ``tasks`` equal tasks from :mod:`futureslab.tasks`. An ``"io"`` task waits ``seconds``
+(``sleep_for``): waiting overlaps on threads and on processes alike. A ``"cpu"`` task does a *fixed
+amount* of pure-Python work (``burn``), the number of loops that takes about ``seconds`` on one free
+core of this machine (measured once per process). Because the amount of work is fixed, the explorer
+shows what notebook 01 measures: threads do not finish pure-Python CPU work sooner (they take turns
+holding the GIL), processes do, up to the number of cores the machine grants. The work function lives
+in this module, at module level, so process pools run it under every start method.
 """
 
 from __future__ import annotations
@@ -26,20 +30,52 @@ from ._validate import check_int, check_number
 from .timing import fmt_seconds
 from .trace import TaskRecord, Tracer, plot_timeline
 
-__all__ = ["explore", "run_job", "draw", "Run", "KINDS", "EXECUTORS", "MAX_WORKERS"]
+__all__ = ["explore", "run_job", "draw", "cpu_loops", "Run", "KINDS", "EXECUTORS", "MAX_WORKERS"]
 
-KINDS = {"io": "waiting (sleep_for)", "cpu": "computing (spin, holds the GIL)"}
+KINDS = {"io": "waiting (sleep_for)", "cpu": "fixed pure-Python work (burn, needs the GIL)"}
+"""The task kinds: ``"io"`` waits for a set time; ``"cpu"`` does a set amount of pure-Python work."""
 EXECUTORS = {"none": "one after another", "thread": "ThreadPoolExecutor", "process": "ProcessPoolExecutor"}
 MAX_WORKERS = 8
 
 
-def work(job: tuple[str, int, float]) -> float:
-    """One task of the explorer's job: ``(kind, number, seconds)``; returns the seconds it took."""
-    kind, _, seconds = job
-    return _tasks.sleep_for(seconds) if kind == "io" else _tasks.spin(seconds)
+_LOOPS_PER_SECOND: list[float] = []
 
 
-def task_label(job: tuple[str, int, float]) -> str:
+def cpu_loops(seconds: float) -> int:
+    """How many :func:`~futureslab.tasks.burn` loops take about ``seconds`` on one free core here.
+
+    Measured once per process (the best of three short runs, so a busy moment does not shrink it) and
+    then fixed: a ``"cpu"`` task is the same amount of work however it is run.
+    """
+    seconds = check_number("seconds", seconds, low=0, high=60)
+    if not _LOOPS_PER_SECOND:
+        sample = 200_000
+        best = min(_timed_burn(sample) for _ in range(3))
+        _LOOPS_PER_SECOND.append(sample / best)
+    return max(1, int(seconds * _LOOPS_PER_SECOND[0]))
+
+
+def _timed_burn(loops: int) -> float:
+    t0 = time.perf_counter()
+    _tasks.burn(loops)
+    return max(time.perf_counter() - t0, 1e-9)
+
+
+def work(job: tuple) -> float:
+    """One task of the explorer's job: ``(kind, number, amount)``; returns the seconds it took.
+
+    ``amount`` is seconds to wait for ``"io"`` and a number of :func:`~futureslab.tasks.burn` loops
+    (a fixed amount of work) for ``"cpu"``.
+    """
+    kind, _, amount = job
+    if kind == "io":
+        return _tasks.sleep_for(amount)
+    t0 = time.perf_counter()
+    _tasks.burn(amount)
+    return time.perf_counter() - t0
+
+
+def task_label(job: tuple) -> str:
     """The label of a task on the timeline: its number."""
     return str(job[1])
 
@@ -58,7 +94,7 @@ class Run:
 
     @property
     def sequential_estimate(self) -> float:
-        """What the same tasks take one after another: ``tasks * seconds``."""
+        """What the same tasks take one after another on one free core: ``tasks * seconds``."""
         return self.tasks * self.seconds
 
     @property
@@ -85,9 +121,14 @@ def _check(kind, executor, workers, tasks, seconds):
 def run_job(kind: str = "io", executor: str = "thread", workers: int = 4, tasks: int = 8,
             seconds: float = 0.1) -> Run:
     """Run ``tasks`` tasks of ``kind`` ("io" or "cpu") on ``executor`` ("none", "thread" or
-    "process") with ``workers`` workers (1-8), each task lasting ``seconds``; return the :class:`Run`."""
+    "process") with ``workers`` workers (1-8); return the :class:`Run`.
+
+    An "io" task waits ``seconds``; a "cpu" task does the fixed amount of work that takes about
+    ``seconds`` on one free core (:func:`cpu_loops`), so on a busy core, or sharing the GIL, it takes longer.
+    """
     kind, executor, workers, tasks, seconds = _check(kind, executor, workers, tasks, seconds)
-    jobs = [(kind, i, seconds) for i in range(1, tasks + 1)]
+    amount = seconds if kind == "io" else cpu_loops(seconds)
+    jobs = [(kind, i, amount) for i in range(1, tasks + 1)]
     with Tracer() as tracer:
         traced = tracer.wrap(work, label=task_label)
         start = time.perf_counter()
@@ -153,9 +194,37 @@ def explore(kind: str = "io", executor: str = "thread", workers: int = 4, tasks:
     return _build_widget(w, kind, executor, workers, tasks, seconds)
 
 
-def _build_widget(w, kind, executor, workers, tasks, seconds):
-    import matplotlib.pyplot as plt
+def _figure_output(run: Run) -> dict:
+    """The run's timeline as a ``display_data`` output (a PNG), drawn on a figure pyplot never sees."""
+    import base64
+    import io
 
+    from matplotlib.figure import Figure
+
+    rows = len({r.worker for r in run.records})
+    fig = Figure(figsize=(8, 0.45 * rows + 1.3), layout="constrained")
+    plot_timeline(run.records, ax=fig.add_subplot(), title=run.title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                     "text/plain": f"<timeline: {run.title}>"}}
+
+
+def _stdout(text: str) -> dict:
+    return {"output_type": "stream", "name": "stdout", "text": text + "\n"}
+
+
+def _build_widget(w, kind, executor, workers, tasks, seconds):
+    """The explorer's widget box.
+
+    The output area is filled by setting the ``Output`` widget's ``outputs`` directly, never by
+    capturing (``with output:``). Capturing works in JupyterLab, but under nbclient (nbval, the test
+    suite) it made a cell hang: nbclient imitates a capturing Output widget by sending a message back
+    to the kernel on the shell socket for every captured output, while it awaits the cell's reply on
+    that same socket, and that send can swallow the wake-up for the reply (a busy CPU widens the
+    window). Setting ``outputs`` sends widget state only; nbclient has nothing to imitate.
+    """
     workers_slider = w.IntSlider(value=workers, min=1, max=MAX_WORKERS, description="workers",
                                  disabled=executor == "none")
     kind_dropdown = w.Dropdown(options=[(f"{k}: {v}", k) for k, v in KINDS.items()], value=kind,
@@ -178,17 +247,9 @@ def _build_widget(w, kind, executor, workers, tasks, seconds):
         try:
             run = run_job(kind_dropdown.value, executor_buttons.value, workers_slider.value, tasks, seconds)
             box.last = run
-            with output:
-                output.clear_output(wait=True)
-                fig, ax = plt.subplots(figsize=(8, 0.45 * len({r.worker for r in run.records}) + 1.3),
-                                       layout="constrained")
-                draw(run, ax=ax)
-                plt.show()
-                plt.close(fig)
+            output.outputs = (_stdout(run.summary()), _figure_output(run))
         except Exception as exc:  # show the problem where the learner looks, keep the widget alive
-            with output:
-                output.clear_output(wait=True)
-                print(f"The run failed: {type(exc).__name__}: {exc}")
+            output.outputs = (_stdout(f"The run failed: {type(exc).__name__}: {exc}"),)
         finally:
             run_button.disabled = False
 

@@ -23,6 +23,12 @@ Use it as a context manager::
 While it runs, :func:`api_url` (and every task in :mod:`futureslab.tasks`) points at it, in this
 process and in any worker process started afterwards, under every start method.
 
+A notebook's set-up cell starts one with ``api = LocalAPI(...).start()`` and its last cell stops it.
+Re-running the set-up cell must not leave the first server running: ``start()`` (called directly,
+not through ``with``) first stops the API an earlier ``start()`` in this process left running, so
+there is at most one such "standing" API at a time. APIs opened with ``with`` (the checkers' own)
+nest inside it and are never stopped by it.
+
 Set the environment variable ``FUTURESLAB_REMOTE_API`` to a base URL (for example a public JSON
 placeholder API) to aim the lessons at a real remote API instead: ``LocalAPI`` then starts nothing and
 hands out that URL; latency, failures and counters are then whatever the remote API gives.
@@ -228,8 +234,28 @@ class LocalAPI:
             raise RuntimeError("the LocalAPI is not running")
         return self._server.port
 
+    _standing: "LocalAPI | None" = None  # the API the last direct start() left running
+    _standing_lock = threading.Lock()
+
     def start(self) -> "LocalAPI":
-        """Start serving in a background thread; returns self. Starting twice is an error."""
+        """Start serving in a background thread; returns self. Starting twice is an error.
+
+        The API that an earlier direct ``start()`` in this process left running is stopped first
+        (a re-run set-up cell replaces its server instead of adding one); ``with LocalAPI() as api``
+        does not do that, so a checker's own API can run inside a notebook's.
+        """
+        if self._server is not None:
+            raise RuntimeError("this LocalAPI is already running")
+        with LocalAPI._standing_lock:
+            earlier, LocalAPI._standing = LocalAPI._standing, None
+        if earlier is not None and earlier is not self:
+            earlier.stop()
+        self._start()
+        with LocalAPI._standing_lock:
+            LocalAPI._standing = self
+        return self
+
+    def _start(self) -> "LocalAPI":
         if self._server is not None:
             raise RuntimeError("this LocalAPI is already running")
         self._old_env = os.environ.get(ENV_URL)
@@ -247,6 +273,9 @@ class LocalAPI:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close the socket and every connection, and join every thread it started."""
+        with LocalAPI._standing_lock:
+            if LocalAPI._standing is self:
+                LocalAPI._standing = None
         if self._remote:
             self._restore_env()
             return
@@ -264,7 +293,7 @@ class LocalAPI:
         _refresh_forkserver()
 
     def __enter__(self) -> "LocalAPI":
-        return self.start()
+        return self._start()
 
     def __exit__(self, *exc) -> None:
         self.stop()

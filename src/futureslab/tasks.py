@@ -74,7 +74,13 @@ def prime_ranges(limit: int, chunks: int, start: int = 0) -> list[tuple[int, int
 
 
 def spin(seconds: float) -> float:
-    """Keep one CPU busy in pure Python for ``seconds`` (holding the GIL); returns the time spun."""
+    """Loop in pure Python until ``seconds`` of wall-clock time have passed; returns the time spun.
+
+    This measures *time*, not *work*: it stops when the clock says so, however much computing it got
+    done. Threads that share the GIL each still stop after ``seconds`` (each having done only part of
+    the loops), so timing ``spin`` on threads cannot show that the GIL serialises CPU work; to compare
+    how fast executors get through CPU work, give them a fixed amount of it (:func:`burn`).
+    """
     seconds = check_number("seconds", seconds, low=0, high=600)
     t0 = time.perf_counter()
     x = 0

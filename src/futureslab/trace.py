@@ -30,9 +30,9 @@ import time
 import weakref
 from dataclasses import dataclass
 
-from ._validate import check_callable
+from ._validate import check_callable, check_number
 
-__all__ = ["Tracer", "TaskRecord", "plot_timeline", "max_concurrency"]
+__all__ = ["Tracer", "TaskRecord", "plot_timeline", "plot_timelines", "max_concurrency"]
 
 _LIVE: "weakref.WeakValueDictionary[int, Tracer]" = weakref.WeakValueDictionary()
 _ids = itertools.count(1)
@@ -227,18 +227,34 @@ def _worker_order(name: str):
     return (rank, int(num) if rank < 3 and num.isdigit() else 0, natural)
 
 
-def plot_timeline(records, ax=None, title: str | None = None):
+def _task_namer(labels):
+    """A function task label -> displayed text, from None, a dict or a callable."""
+    if labels is None:
+        return lambda task: task
+    if isinstance(labels, dict):
+        return lambda task: str(labels.get(task, task))
+    check_callable("labels", labels)
+    return lambda task: str(labels(task))
+
+
+def plot_timeline(records, ax=None, title: str | None = None, labels=None):
     """One row per worker, one bar per task, time on the x axis; failed tasks hatched in red.
 
-    ``records`` is a :class:`Tracer` or a list of :class:`TaskRecord`. Returns the Axes.
+    ``records`` is a :class:`Tracer` or a list of :class:`TaskRecord`. ``labels`` renames the tasks
+    on the bars: a dict ``{recorded label: shown text}`` or a function of the recorded label (the
+    recorded label is the task's first argument, e.g. ``"(2000000, 2030000)"``; ``"slice 1"`` reads
+    better). A bar too short for its text is left blank. Returns the Axes.
     """
     import matplotlib.pyplot as plt
+
+    from .plots import MIN_FONT
 
     if isinstance(records, Tracer):
         records = records.records
     records = list(records)
     if not all(isinstance(r, TaskRecord) for r in records):
         raise TypeError("records must be a Tracer or a list of TaskRecord")
+    name = _task_namer(labels)
     workers = sorted({r.worker for r in records}, key=_worker_order)
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.45 * max(len(workers), 1) + 1.3), layout="constrained")
@@ -246,13 +262,17 @@ def plot_timeline(records, ax=None, title: str | None = None):
     tasks = list(dict.fromkeys(r.task for r in records))
     cmap = plt.get_cmap("tab20")
     span = max((r.end for r in records), default=1.0) or 1.0
+    # roughly how many characters fit per second of the x axis (at 72 dpi, one point is one pixel)
+    fig_w_pt = ax.figure.get_size_inches()[0] * 72 * ax.get_position().width
+    chars_per_second = fig_w_pt / (0.62 * MIN_FONT) / (1.02 * span)
     for r in records:
         color = "#d62728" if r.error else cmap(tasks.index(r.task) % 20)
         ax.barh(row[r.worker], max(r.duration, span / 1000), left=r.start, height=0.7,
                 color=color, edgecolor="black", linewidth=0.5, hatch="//" if r.error else None)
-        if r.duration > span / 25:
-            ax.text(r.start + r.duration / 2, row[r.worker], r.task, ha="center", va="center",
-                    fontsize=7, clip_on=True)
+        text = name(r.task)
+        if r.duration * chars_per_second >= len(text) + 1:
+            ax.text(r.start + r.duration / 2, row[r.worker], text, ha="center", va="center",
+                    fontsize=MIN_FONT, clip_on=True)
     ax.set_yticks(range(len(workers)), workers)
     ax.invert_yaxis()
     # Axes made with sharex=True share one x range: widen it to fit every timeline drawn on them,
@@ -265,3 +285,32 @@ def plot_timeline(records, ax=None, title: str | None = None):
         ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+def plot_timelines(runs: dict, labels=None, width: float = 8.0):
+    """Several timelines one above the other, on one shared time scale; returns the Figure.
+
+    ``runs`` maps a title to a :class:`Tracer` (or a list of :class:`TaskRecord`, or anything with a
+    ``records`` attribute); ``labels`` renames tasks as in :func:`plot_timeline`. The x axes are
+    shared, so equal lengths mean equal durations in every row: compare the bars' lengths.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict of title -> Tracer or records")
+    check_number("width", width, low=1)
+    recs = {}
+    for title, run in runs.items():
+        records = run.records if hasattr(run, "records") else run
+        records = list(records)
+        if not all(isinstance(r, TaskRecord) for r in records):
+            raise TypeError(f"runs[{title!r}] must be a Tracer or a list of TaskRecord")
+        recs[title] = records
+    rows = [len({r.worker for r in records}) + 1.6 for records in recs.values()]
+    fig, axes = plt.subplots(len(recs), 1, figsize=(width, 0.42 * sum(rows) + 0.5), sharex=True,
+                             layout="constrained", gridspec_kw={"height_ratios": rows}, squeeze=False)
+    for ax, (title, records) in zip(axes[:, 0], recs.items()):
+        plot_timeline(records, ax=ax, title=title, labels=labels)
+    for ax in axes[:-1, 0]:
+        ax.set_xlabel("")
+    return fig

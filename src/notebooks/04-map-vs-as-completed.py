@@ -21,7 +21,7 @@
 # **Time:** about 25 minutes. **Prerequisites:** [02 · Futures](02-futures.ipynb) and
 # [03 · Callbacks](03-callbacks.ipynb).
 #
-# **Previous:** [03 · Callbacks](03-callbacks.ipynb) · **Next:** [05 · Pitfalls](05-pitfalls.ipynb)
+# **Previous:** [03 · Callbacks](03-callbacks.ipynb) · **Next:** [05a · Pitfalls with processes](05a-pitfalls-processes.ipynb)
 
 # %% [markdown]
 # ## Set-up
@@ -511,7 +511,7 @@ check.bounded_run(bounded_run)
 #   iterator and leaves running stragglers running.
 # - `wait(..., return_when=FIRST_COMPLETED)` keeps a bounded number of tasks in flight over any input.
 #
-# **Next:** [05 · Pitfalls](05-pitfalls.ipynb): the ways concurrent code goes wrong, and how to see it.
+# **Next:** [05a · Pitfalls with processes](05a-pitfalls-processes.ipynb) and [05b · Pitfalls with threads, stopping and errors](05b-pitfalls-threads-and-errors.ipynb): the ways concurrent code goes wrong, and how to see it.
 
 # %%
 api.stop()  # stop what this notebook started

@@ -10,8 +10,10 @@
 #
 # **In this notebook you will**
 # - measure speed-up against worker count for an I/O-bound and a CPU-bound job, against the ideal;
-# - fit Amdahl's law to your measurements and read off the serial fraction that caps the speed-up;
-# - learn the default `max_workers` of each executor, per Python version, and why `os.cpu_count()` can lie;
+# - fit Amdahl's law to measurements that can determine it, and read off the serial fraction that
+#   caps the speed-up;
+# - learn the default `max_workers` of each executor, per Python version, and why `os.cpu_count()`
+#   can overstate the cores you get;
 # - pick a worker count by measuring, in a few lines of code.
 #
 # **Time:** about 20 minutes. **Prerequisites:** notebooks 01 (threads vs processes) and 04 (map).
@@ -22,13 +24,13 @@
 # %% [markdown]
 # ## Set-up
 #
-# The local API answers every request after 0.1 s, like a distant web service.
+# The local API answers every request after 0.1 s, like a distant web service. The sweeps are
+# measured by `futureslab.lesson07` (and `lesson01`): pools started before the clock, best of a few
+# runs, other programs' load measured alongside.
 
 # %%
 import os
 import sys
-import time
-from statistics import median
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import matplotlib.pyplot as plt
@@ -36,17 +38,19 @@ import matplotlib.pyplot as plt
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb07 as check
-from futureslab.claims import claim, measure_until
+from futureslab.claims import claim
+from futureslab.cores import granted_cores
+from futureslab.lesson07 import (amdahl_sweep, cpu_counts, cpu_fit_points, cpu_ranges, io_sweep,
+                                 process_sweep)
 from futureslab.plots import speedup_curve
 from futureslab.scaling import amdahl_limit, amdahl_speedup, fit_amdahl
 from futureslab.server import LocalAPI
-from futureslab.tasks import count_primes_in, fetch_comments, fetch_post, fetch_user, fetch_user_posts, prime_ranges
-from futureslab.timing import (cpu_count, fmt_cores, fmt_seconds, fmt_speedup, free_cores, ideal_speedup,
-                               speedup, stopwatch, warm_up)
+from futureslab.tasks import count_primes_in, fetch_post
+from futureslab.timing import fmt_cores, fmt_seconds, fmt_speedup
 
 futureslab.setup()
 api = LocalAPI(latency=0.1).start()
-CORES = cpu_count()
+GRANTED = granted_cores().cores  # CPU affinity and a container's CPU quota, whichever is smaller
 
 # %% [markdown]
 # ## 1. An I/O-bound job: speed-up against worker count
@@ -55,150 +59,59 @@ CORES = cpu_count()
 # workers wait for `n` at a time. Waiting uses no CPU, so the ideal speed-up is `n`, on any machine,
 # until there are more workers than requests.
 #
-# **The measurement.** The same job on 1, 2, 4, 8 and 16 threads; speed-up is the 1-worker time divided
-# by the `n`-worker time.
+# **The measurement and the check.** The same job on 1, 2, 4, 8 and 16 threads; speed-up is the
+# 1-worker time divided by the `n`-worker time. Each must reach 70% of its ideal (threads start, JSON
+# is parsed, results come back); `io_sweep` sweeps up to three times, keeping each count's best time,
+# until they do.
 
 # %%
 IO_WORKERS = [1, 2, 4, 8, 16]
 POST_IDS = list(range(1, 17))
 
-
-def fetch_all(n):
-    """Fetch the 16 posts on a pool of n threads."""
-    with ThreadPoolExecutor(max_workers=n) as executor:
-        return list(executor.map(fetch_post, POST_IDS))
-
-
-def io_sweep():
-    times = {}
-    for n in IO_WORKERS:
-        with stopwatch() as sw:
-            fetch_all(n)
-        times[n] = sw.elapsed
-    return times
-
-
-io_times = io_sweep()
-io_speedups = [speedup(io_times[1], io_times[n]) for n in IO_WORKERS]
-for n, s in zip(IO_WORKERS, io_speedups):
-    print(f"{n:>2} threads: {fmt_seconds(io_times[n])}  speed-up {fmt_speedup(s)}  (ideal {n})")
-
-# %% [markdown]
-# **The check.** We accept anything above 70 % of the ideal at every point: threads start, parse JSON
-# and hand back results, and the machine may be busy (the cell re-measures before giving up).
-
-# %%
-def io_ok(speedups):
-    return all(s >= 0.7 * ideal_speedup(n, "io") for n, s in zip(IO_WORKERS, speedups))
-
-
-if not io_ok(io_speedups):
-    io_times = measure_until(io_sweep, lambda t: io_ok([speedup(t[1], t[n]) for n in IO_WORKERS]))
-    io_speedups = [speedup(io_times[1], io_times[n]) for n in IO_WORKERS]
-claim(io_ok(io_speedups), "for waiting, every worker count up to 16 reached at least 70% of the ideal speed-up",
-      speedup_at_16=io_speedups[-1])
+io = io_sweep(fetch_post, POST_IDS, IO_WORKERS)  # on ThreadPoolExecutor(n) for each n
+io.claim_near_ideal("for waiting, every worker count up to 16 reached at least 70% of the ideal speed-up")
+for n, s in io.speedups().items():
+    print(f"{n:>2} threads: {fmt_seconds(io.times[n])}  speed-up {fmt_speedup(s)}  (ideal {n})")
 
 # %% [markdown]
 # ## 2. A CPU-bound job: the curve meets the cores
 #
 # **The idea.** Counting primes keeps a core busy. Processes run on separate cores, so the speed-up can
-# grow with workers only up to the number of cores this process may use; past that, workers take turns.
-# The job: `count_primes_in` over equal ranges that take tens of milliseconds each (long enough to be
-# worth a process, see notebook 01), with at least as many ranges as the largest pool has workers. The
-# baseline is the plain sequential loop. Each run is measured twice, taking turns, keeping the best.
+# grow with workers only up to the cores this process is granted (notebook 01, section 2); past that,
+# workers take turns. The job: `count_primes_in` over equal ranges that take tens of milliseconds each,
+# at least as many ranges as the largest pool has workers. The counts are 1, 2, 4, the cores granted
+# and twice that, so they differ between machines, and so does the table below.
 #
-# The pools' workers are started before the clock starts (notebook 01 measured that start-up).
-# The worker counts depend on your machine (1, 2, 4, your core count and twice it), so the table
-# printed after the checks differs between machines; the checks do not.
+# **The checks** (notebook 01 explains the three outcomes). Up to the cores granted, each count must
+# reach 60% of the ideal `min(n, cores)` *and* beat one process by 1.25×: one process is the control,
+# paying the same costs with no parallelism. Twice as many processes as cores may gain no more than 25%
+# over the best count within the cores: no core is left to run them on. Both need the machine's cores
+# free; if a line says they cannot be shown, close other programs and re-run this cell.
 
 # %%
-CPU_WORKERS = sorted({1, 2, 4, CORES, 2 * CORES})
-CPU_RANGES = prime_ranges(2_000_000 + 30_000 * max(8, 2 * CORES), chunks=max(8, 2 * CORES),
-                          start=2_000_000)
-
-
-def cpu_run(n, with_free_cores=False):
-    """Count the primes in CPU_RANGES on n processes; return (seconds, total, free cores or None).
-
-    The workers are started before the clock starts, as in a program that keeps its pool: notebook 01
-    measured what starting them costs (and section 3 shows what such a serial step does to a curve)."""
-    with ProcessPoolExecutor(max_workers=n) as pool:
-        warm_up(pool, n)  # until every worker has answered (spawned ones take a moment to boot)
-        with stopwatch() as sw:
-            total = sum(pool.map(count_primes_in, CPU_RANGES))
-        free = free_cores(pool, n) if with_free_cores else None  # after the clock stopped
-    return sw.elapsed, total, free
-
-
-cpu_times, seq_times, frees = {}, [], []
-for _round in range(2):  # two rounds, taking turns, keeping the best of each: one busy moment spoils less
-    with stopwatch() as sw:
-        expected_total = sum(count_primes_in(r) for r in CPU_RANGES)
-    seq_times.append(sw.elapsed)
-    for n in CPU_WORKERS:
-        seconds, total, free_now = cpu_run(n, with_free_cores=n == CORES)
-        assert total == expected_total
-        cpu_times[n] = min(seconds, cpu_times.get(n, seconds))
-        frees += [free_now] if free_now is not None else []
-sequential = min(seq_times)
-cpu_speedups = [speedup(sequential, cpu_times[n]) for n in CPU_WORKERS]
-
-# %% [markdown]
-# **The checks.** One process per core must come close to the ideal: at least 65% of
-# `min(cores, free cores)`, where the free cores are measured on that pool just after its run (notebook
-# 01; on a quiet machine about your core count, fewer while another program keeps cores busy, so we
-# also re-measure before giving up). And twice as many processes as cores must not gain more than 25 %
-# over one per core: there is no core left to run them on.
-
-# %%
-def cpu_speedup_again(n):
-    """Measure the sequential loop and n processes again, back to back, so both see the same load."""
-    with stopwatch() as again:
-        sum(count_primes_in(r) for r in CPU_RANGES)
-    seconds, _, free_now = cpu_run(n, with_free_cores=True)
-    return speedup(again, seconds), free_now
-
-
-def at_cores_holds(at_cores, free):
-    return at_cores >= 0.65 * ideal_speedup(CORES, "cpu", cores=free)
-
-
-at_cores, free = cpu_speedups[CPU_WORKERS.index(CORES)], median(frees)
-deadline = time.perf_counter() + 5  # re-measure for at most ~5 s: the best speed-up, the median free cores
-while not at_cores_holds(at_cores, free) and time.perf_counter() < deadline:
-    again, free_again = cpu_speedup_again(CORES)
-    at_cores, frees = max(at_cores, again), frees + [free_again]
-    free = median(frees)
-print(f"one process per core: {fmt_speedup(at_cores)}, on {fmt_cores(free)}")
-claim(at_cores_holds(at_cores, free),
-      "one process per core reached at least 65% of min(cores, free cores)",
-      cores=CORES, free_cores=free, speedup=at_cores)
-
-# %%
-beyond = cpu_speedups[CPU_WORKERS.index(2 * CORES)]
-if beyond > 1.25 * at_cores:  # the per-core run may have been the unlucky one: measure it again
-    at_cores = max(at_cores, measure_until(lambda: speedup(sequential, cpu_run(CORES)[0]),
-                                           lambda s: beyond <= 1.25 * s))
-claim(beyond <= 1.25 * at_cores, "twice as many processes as cores gained no more than 25% over one per core",
-      at_cores=at_cores, at_twice=beyond)
-cpu_speedups[CPU_WORKERS.index(CORES)] = at_cores  # the table and picture show the best measurement
+CPU_WORKERS = cpu_counts(GRANTED)
+CPU_RANGES = cpu_ranges(GRANTED)
+cpu = process_sweep(count_primes_in, CPU_RANGES, CPU_WORKERS)  # on ProcessPoolExecutor(n) for each n
+cpu.claim_scales("up to the cores granted, every process count reached 60% of the ideal and beat one process")
+cpu.claim_flat_beyond("twice as many processes as cores gained no more than 25% over one per core")
+print(f"measured with {fmt_cores(cpu.room.free)}")
 
 # %% tags=["nbval-ignore-output"]
-print(f"this process may use {CORES} CPUs; sequential: {fmt_seconds(sequential)}")
-for n, s in zip(CPU_WORKERS, cpu_speedups):
-    print(f"{n:>2} processes: speed-up {fmt_speedup(s)}  (ideal {ideal_speedup(n, 'cpu'):.0f})")
-
-# %% [markdown]
-# **The picture.** Both curves against their ideal (dashed). Waiting follows the diagonal; computing
-# climbs to the core count and goes flat.
+print(f"{GRANTED:g} cores granted; sequential: {fmt_seconds(cpu.sequential)}")
+for n, s in cpu.speedups().items():
+    print(f"{n:>2} processes: speed-up {fmt_speedup(s)}  (ideal {min(n, GRANTED):g})")
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-speedup_curve(IO_WORKERS, io_speedups, ax=left, kind="io", title="I/O-bound: 16 requests on threads")
-speedup_curve(CPU_WORKERS, cpu_speedups, ax=right, kind="cpu", title="CPU-bound: primes on processes")
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+speedup_curve(IO_WORKERS, list(io.speedups().values()), ax=left, kind="io", title="I/O-bound: 16 requests on threads")
+speedup_curve(CPU_WORKERS, list(cpu.speedups().values()), ax=right, kind="cpu", cores=cpu.room.granted,
+              title="CPU-bound: primes on processes")
 plt.show()
 
 # %% [markdown]
+# *Left, waiting follows the dashed diagonal; right, computing climbs to the dotted cores line and goes
+# flat.*
+#
 # ## 3. Amdahl's law: the part you cannot spread out
 #
 # **The idea.** Suppose a fraction `p` of the one-worker time can be shared among workers and the rest,
@@ -208,83 +121,64 @@ plt.show()
 #
 # and no number of workers beats $1 / (1 - p)$: with `p = 0.9`, even a thousand workers stay under 10×.
 #
-# **The smallest example.** A job that first fetches a user and then that user's posts (two requests
-# that must happen in order), and then the comments of 16 posts (which may overlap). With 0.1 s per
-# request, one worker spends 0.2 s in the serial part and 1.6 s in the parallel part: `p = 16/18 ≈ 0.89`
-# by design, so the ceiling is 9×.
-
-# %%
-def job(n):
-    """Two requests in order, then 16 on n threads."""
-    fetch_user(1)
-    fetch_user_posts(1)
-    with ThreadPoolExecutor(max_workers=n) as executor:
-        return list(executor.map(fetch_comments, POST_IDS))
-
-
-P_DESIGN = 16 / 18
-
-
-def amdahl_sweep():
-    times = {}
-    for n in IO_WORKERS:
-        with stopwatch() as sw:
-            job(n)
-        times[n] = sw.elapsed
-    return [speedup(times[1], times[n]) for n in IO_WORKERS]
-
-
-job_speedups = amdahl_sweep()
-for n, s in zip(IO_WORKERS, job_speedups):
-    print(f"{n:>2} threads: speed-up {fmt_speedup(s)}  (Amdahl with p = 16/18: "
-          f"{fmt_speedup(amdahl_speedup(P_DESIGN, n))})")
-
-# %% [markdown]
+# **An example with a known `p`.** A job that first fetches a user and then that user's posts (two
+# requests that must happen in order), then the comments of 16 posts on `n` threads (these may
+# overlap). With 0.1 s per request, one worker spends 0.2 s in the serial part and 1.6 s in the
+# parallel part: `p = 16/18 ≈ 0.89` by design, a ceiling of 9×, and at 16 workers Amdahl predicts
+# `1 / (2/18 + 1/18) = 6×`.
+#
 # **Fitting `p` to the measurements.** `futureslab.scaling.fit_amdahl` finds the `p` that best fits
-# the measured speed-ups (least squares on `1/S(n) = 1 - p·(1 - 1/n)`, which is a straight line in
-# `p`, so no SciPy is needed). Read its source: it is a dozen lines.
+# the measured speed-ups (least squares on `1/S(n) = 1 - p·(1 - 1/n)`, a straight line in `p`: no SciPy
+# needed; read its source, a dozen lines). Three checks that could each fail: the fit finds the
+# designed `p` (within 0.05); 16 workers land within 15% of the predicted 6×, far below the ideal 16×;
+# and the pure waiting of section 1 fits a larger `p` than this job.
 
 # %%
-def fitted_p(speedups):
-    return fit_amdahl(IO_WORKERS, speedups)
-
-
-if abs(fitted_p(job_speedups) - P_DESIGN) > 0.05:
-    job_speedups = measure_until(amdahl_sweep, lambda s: abs(fitted_p(s) - P_DESIGN) <= 0.05)
-p_job, p_io = fitted_p(job_speedups), fitted_p(io_speedups)
-claim(abs(p_job - P_DESIGN) <= 0.05, "the fitted parallel fraction of the job is within 0.05 of the designed 16/18",
-      fitted=p_job)
+job = amdahl_sweep(IO_WORKERS)  # serial_then_parallel(n) on ThreadPoolExecutor(n) for each n
+p_job, p_io = job.fitted_p(), fit_amdahl(IO_WORKERS, list(io.speedups().values()))
+job.claim_fits_design("the fitted parallel fraction of the job is within 0.05 of the designed 16/18")
+job.claim_follows_prediction("16 workers gave the speed-up Amdahl's law predicts for p = 16/18, within 15%")
 claim(p_io > p_job, "the pure waiting job of section 1 fits a larger parallel fraction than the job with two serial steps",
       p_io=p_io, p_job=p_job)
-claim(max(job_speedups) < amdahl_limit(P_DESIGN), "no worker count beat Amdahl's ceiling of 9x",
-      best=max(job_speedups))
-
-# %% [markdown]
-# **Fitting the CPU curve.** Measurements past the core count are not Amdahl's law at work: the workers
-# simply have no core to run on. Fit with `cores=` and the model uses `min(n, cores)` workers, so the
-# flat tail is explained by the cores instead of dragging `p` down. (On a single-core machine there is
-# nothing to fit.) What `p` you get here depends on your machine: the serial part is starting the
-# processes and sending the work, and it weighs more where the cores are many.
+for n, s in job.speedups().items():
+    print(f"{n:>2} threads: speed-up {fmt_speedup(s)}  (Amdahl with p = 16/18: "
+          f"{fmt_speedup(amdahl_speedup(job.designed_p, n))})")
 
 # %%
-p_cpu = fit_amdahl(CPU_WORKERS, cpu_speedups, cores=CORES) if CORES >= 2 else None
 ns = list(range(1, max(IO_WORKERS) + 1))
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
-left.plot(ns, ns, "--", color="grey", label="ideal")
-left.plot(ns, [amdahl_speedup(p_job, n) for n in ns], "-", label="Amdahl, fitted p")
-left.plot(IO_WORKERS, job_speedups, "o", label="measured")
-left.axhline(amdahl_limit(P_DESIGN), color="red", alpha=0.4, label="ceiling 1/(1-p)")
-left.set(xlabel="workers", ylabel="speed-up", title="job with 2 serial requests + 16 parallel", ylim=(0, 17))
-left.legend(fontsize=8)
-speedup_curve(CPU_WORKERS, cpu_speedups, ax=right, kind="cpu", title="CPU-bound, Amdahl with min(n, cores)")
-if p_cpu is not None:
-    right.plot(CPU_WORKERS, [amdahl_speedup(p_cpu, n, cores=CORES) for n in CPU_WORKERS], ":", label="Amdahl, fitted p")
-    right.legend(fontsize=8)
+fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+ax.plot(ns, ns, "--", color="grey", label="ideal: workers")
+ax.plot(ns, [amdahl_speedup(p_job, n) for n in ns], "-", label="Amdahl, fitted p")
+ax.plot(IO_WORKERS, list(job.speedups().values()), "o", label="measured")
+ax.axhline(amdahl_limit(job.designed_p), color="tab:red", alpha=0.5, linestyle=":", label="ceiling 1/(1-p) = 9")
+ax.set_xticks(IO_WORKERS, [str(n) for n in IO_WORKERS])
+ax.set(xlabel="workers", ylabel="speed-up", title="2 serial requests, then 16 on n threads", ylim=(0, 17))
+ax.legend(loc="upper left")
+ax.grid(alpha=0.3)
 plt.show()
 
+# %% [markdown]
+# *The dots follow the fitted curve, which bends away from the ideal diagonal towards the 9× ceiling.*
+#
+# **And the CPU curve?** A fit needs measurements that can tell values of `p` apart: worker counts
+# above 1 and no higher than the cores granted (past the cores, `n` workers compute like `cores`
+# workers, so those points add nothing). With 2 cores granted there is one such point, 2 workers, and
+# one parameter always passes exactly through one point: the fit would "explain" any measurement and
+# test nothing. With 3 or more cores granted the cell below fits the CPU curve; on 2 it says what is
+# missing. Where a fit is possible, the serial part it finds is *not* starting the processes (the pools
+# were started before the clock): it is handing out the ranges and collecting results in this process,
+# and the last ranges, when fewer remain than there are workers and cores sit idle.
+
 # %% tags=["nbval-ignore-output"]
-print(f"fitted p: pure waiting {p_io:.3f}, job with serial steps {p_job:.3f}"
-      + (f", CPU job {p_cpu:.3f}" if p_cpu is not None else ""))
+informative = cpu_fit_points(CPU_WORKERS, GRANTED)
+if len(informative) >= 2:
+    p_cpu = fit_amdahl(CPU_WORKERS, list(cpu.speedups().values()), cores=int(GRANTED))
+    print(f"fitted p of the CPU job, from {informative} workers: {p_cpu:.3f} "
+          f"(a ceiling of {amdahl_limit(p_cpu):.1f}x with unlimited cores)")
+else:
+    print(f"{GRANTED:g} cores granted: {len(informative)} informative point(s) {informative}, too few to fit "
+          f"Amdahl's law to the CPU curve (the I/O job above has {len(IO_WORKERS) - 1}).")
+print(f"fitted p: pure waiting {p_io:.3f}, job with two serial requests {p_job:.3f}")
 
 # %% [markdown]
 # **What it means.** The serial part is often not in your code at all: a login request, opening a
@@ -304,9 +198,12 @@ print(f"fitted p: pure waiting {p_io:.3f}, job with serial steps {p_job:.3f}"
 #
 # Before 3.13 the defaults use `os.cpu_count()`, which counts the machine's CPUs even when this process
 # may use fewer (`taskset`, a container's CPU set, a job scheduler). So does the advice "use
-# `max_workers=os.cpu_count()`" you will find in many articles. `futureslab.timing.cpu_count()` asks the
-# affinity mask where the OS has one. (No Python function reads a container's CPU *quota*; if you run in
-# a container limited to 2 CPUs of a 64-core host, pass `max_workers` yourself.)
+# `max_workers=os.cpu_count()`" you will find in many articles. From 3.13, `os.process_cpu_count()`
+# respects the affinity, and the `PYTHON_CPU_COUNT` environment variable (or `-X cpu_count=N`) overrides
+# both counts. No standard function reads a container's CPU *quota* (Docker's `--cpus`, most Binder
+# and JupyterHub set-ups): in a container limited to 2 CPUs of a 64-CPU host, the default process pool
+# starts 64 workers that share 2 CPUs' worth of time. `futureslab.cores.granted_cores()` reads the
+# affinity and the quota; pass `max_workers` yourself, or set `PYTHON_CPU_COUNT`.
 #
 # The values on this machine (they differ between machines; the check below does not). The pool's
 # `_max_workers` attribute is private: fine for a look, not for your programs.
@@ -314,7 +211,7 @@ print(f"fitted p: pure waiting {p_io:.3f}, job with serial steps {p_job:.3f}"
 # %% tags=["nbval-ignore-output"]
 with ThreadPoolExecutor() as tp, ProcessPoolExecutor() as pp:
     thread_default, process_default = tp._max_workers, pp._max_workers
-print(f"Python {sys.version.split()[0]}: os.cpu_count() = {os.cpu_count()}, usable CPUs = {CORES}")
+print(f"Python {sys.version.split()[0]}: os.cpu_count() = {os.cpu_count()}; {granted_cores()}")
 print(f"ThreadPoolExecutor() -> {thread_default} threads, ProcessPoolExecutor() -> {process_default} processes")
 
 # %%
@@ -332,15 +229,18 @@ claim(process_default == (min(counted, 61) if sys.platform == "win32" else count
 # gain, and a remote service may not thank you for the extra load. For I/O, the ceiling is usually set
 # by the other side (a rate limit, a connection pool), not by your machine.
 #
-# For the 16 requests of section 1: (the table above shows why)
+# For the 16 requests of section 1 (the table there shows why):
 
 # %%
-fastest = min(io_times.values())
-choice = min(n for n in IO_WORKERS if io_times[n] <= 1.10 * fastest)
+fastest = min(io.times.values())
+choice = min(n for n in IO_WORKERS if io.times[n] <= 1.10 * fastest)
 print(f"smallest worker count within 10% of the fastest: {choice}")
 
 # %% [markdown]
 # ## Your turn
+#
+# Replace `raise NotImplementedError`, run the cell, then the checker cell under it. Stuck? Read the
+# hint it prints.
 #
 # **Exercise 07.1 — Sweep the worker count.** Write `sweep(task, items, workers_list)`: for each `n` in
 # `workers_list`, run `task` over every item on a `ThreadPoolExecutor(max_workers=n)`, time it, and
@@ -351,6 +251,7 @@ def sweep(task, items, workers_list):
     raise NotImplementedError
 
 
+# %%
 check.sweep(sweep)
 
 # %% [markdown]
@@ -363,32 +264,38 @@ def pick_workers(run, candidates, tolerance=0.10):
     raise NotImplementedError
 
 
+# %%
 check.pick_workers(pick_workers)
 
 # %% [markdown]
 # **Exercise 07.3 — Size a process pool for CPU work.** Write `count_primes_fast(limit, task=count_primes_in)`
-# that counts the primes below `limit` on one process per CPU **this process may use**, by splitting the
-# range with `prime_ranges` and mapping `task` over the pieces. (Use the `task` argument: the checker
-# passes a traced version to see which processes ran what.)
+# that counts the primes below `limit` on one process per core **granted to this process** (section 4;
+# round a fractional quota up), by splitting the range with `prime_ranges` and mapping `task` over the
+# pieces. (Use the `task` argument: the checker passes a traced version to see which processes ran what.)
 
 # %%
+from futureslab.tasks import prime_ranges
+
+
 def count_primes_fast(limit, task=count_primes_in):
     raise NotImplementedError
 
 
+# %%
 check.count_primes_fast(count_primes_fast)
 
 # %% [markdown]
-# Stuck? `checks.solution("07.1")` (or `"07.2"`, `"07.3"`) prints a worked solution.
+# To see a worked solution (try first!), remove the `#` and run:
 
 # %%
-checks.solution("07.2")
+# checks.solution("07.1")
 
 # %% [markdown]
 # ## Recap
 #
-# - Waiting scales with workers up to the number of waits; computing scales up to the usable cores, then goes flat.
-# - Amdahl's law: a serial fraction `1 - p` caps the speed-up at `1 / (1 - p)`; fit `p` to your measurements.
+# - Waiting scales with workers up to the number of waits; computing scales up to the cores granted, then goes flat.
+# - Amdahl's law: a serial fraction `1 - p` caps the speed-up at `1 / (1 - p)`; fit `p` only to
+#   measurements that can tell values of `p` apart.
 # - Defaults are a start (`min(32, cpu + 4)` threads, `cpu` processes); pick the smallest count that is about as fast as the best.
 #
 # **Next:** [08 · asyncio and executors](08-asyncio-and-executors.ipynb): waiting without threads, and

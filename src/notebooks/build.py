@@ -68,7 +68,7 @@ def parse(text: str) -> list:
 
 
 def _scrub_paths(nb) -> None:
-    """Tracebacks (never compared by nbval) show this machine's paths: shorten them."""
+    """Tracebacks and stderr text show this machine's paths: shorten them."""
     prefixes = sorted({str(ROOT), sys.prefix, sys.base_prefix, tempfile.gettempdir(),
                        os.path.expanduser("~")}, key=len, reverse=True)
     for cell in nb.cells:
@@ -80,6 +80,11 @@ def _scrub_paths(nb) -> None:
                         line = line.replace(p + os.sep, "…" + os.sep).replace(p, "…")
                     tb.append(line)
                 out["traceback"] = tb
+            elif out.get("output_type") == "stream":  # e.g. a dying worker's stderr, shown on purpose
+                text = out["text"]
+                for p in prefixes:
+                    text = text.replace(p + os.sep, "…" + os.sep).replace(p, "…")
+                out["text"] = text
 
 
 def build(source: Path, execute: bool = True, timeout: int = 120) -> Path:
@@ -106,7 +111,7 @@ def build(source: Path, execute: bool = True, timeout: int = 120) -> Path:
 
 
 def sources() -> list[Path]:
-    return sorted(HERE.glob("[0-9][0-9]-*.py"))
+    return sorted(HERE.glob("[0-9][0-9]*-*.py"))
 
 
 def main(argv: list[str]) -> int:

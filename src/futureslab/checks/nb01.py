@@ -15,41 +15,49 @@ from .. import data
 from ..server import LocalAPI
 from ..tasks import count_primes_in, prime_ranges
 from ..trace import Tracer
-from . import Wrong, exercise, expect, run_with_timeout
+from . import Wrong, describe, exercise, expect, run_with_timeout
 
 __all__ = ["fetch_titles", "count_primes_parallel", "fetch_politely"]
 
 LATENCY = 0.2  # seconds per request in the checkers' own API: long enough to tell overlap apart
 
 
+def _returned_nothing(result, name: str, what: str) -> None:
+    expect(result is not None, f"{name} returned None: did you forget `return`? It should return {what}.")
+
+
 @exercise("01.1", "Fetch post titles on threads",
-          hint="Use ThreadPoolExecutor(max_workers=len(post_ids)) and pool.map(fetch_post, post_ids); "
-               "keep only each post's 'title'.",
+          hint="Fetching is waiting, so which pool lets the waits overlap? Give it enough workers for "
+               "every post to be in flight at once, and keep the order of post_ids (one of the pool's "
+               "methods does that for you). Each post is a dict: keep only its title.",
           solution="futureslab.solutions.nb01:fetch_titles")
 def fetch_titles(answer):
     post_ids = [3, 1, 4, 15, 9, 2, 6, 5]
     expected = [data.POSTS[i - 1]["title"] for i in post_ids]
     with LocalAPI(latency=LATENCY) as api:
         t0 = time.perf_counter()
-        result = run_with_timeout(answer, list(post_ids), timeout=15)
+        result = run_with_timeout(answer, list(post_ids), timeout=10)
         elapsed = time.perf_counter() - t0
         stats = api.stats()
-    expect(isinstance(result, list),
-           f"fetch_titles should return a list of titles, got {type(result).__name__}.")
-    expect(len(result) == len(post_ids),
-           f"asked for {len(post_ids)} posts, got {len(result)} titles back.")
-    expect(result == expected,
-           "the titles are not the right ones, or not in the order of post_ids "
-           "(pool.map keeps the input order; as_completed does not).")
+    _returned_nothing(result, "fetch_titles", "a list of titles")
+    expect(isinstance(result, list), f"fetch_titles should return a list of titles, got {describe(result)}.")
     expect(stats["requests"] >= len(post_ids),
-           f"the server saw only {stats['requests']} requests for {len(post_ids)} posts: "
-           f"fetch each post from the API with fetch_post.")
-    expect(stats["peak_in_flight"] >= len(post_ids) // 2,
-           f"the titles are right, but the server never saw more than {stats['peak_in_flight']} "
-           f"request(s) at once, so the fetches ran one after another. Run them on a thread pool.")
-    return (f"all {len(post_ids)} titles, in order; up to {stats['peak_in_flight']} requests were in "
-            f"flight at once, so the waits overlapped ({elapsed:.2f} s instead of about "
-            f"{len(post_ids) * LATENCY:.1f} s).")
+           f"the server saw {stats['requests']} request(s) for {len(post_ids)} posts: fetch each post "
+           f"from the API with fetch_post (a list typed in by hand is not fetched).")
+    expect(len(result) == len(post_ids), f"asked for {len(post_ids)} posts, got {len(result)} titles back.")
+    if sorted(map(str, result)) == sorted(expected) and result != expected:
+        raise Wrong("the right titles, but not in the order of post_ids: collect the results in the "
+                    "order you asked for them, not the order they finished.")
+    expect(result == expected, "these are not the posts' titles: keep post['title'] of each post.")
+    peak = stats["peak_in_flight"]
+    expect(peak > 1, "the titles are right, but the server never saw more than one request at once: "
+                     "the fetches ran one after another. Run them on a thread pool.")
+    expect(peak >= len(post_ids) // 2,
+           f"the titles are right and the requests overlapped, but never more than {peak} at once: "
+           f"your pool has too few threads for {len(post_ids)} waits. Waiting costs no CPU; give "
+           f"every post its own thread.")
+    return (f"all {len(post_ids)} titles, in order; up to {peak} requests were in flight at once, so "
+            f"the waits overlapped ({elapsed:.2f} s instead of about {len(post_ids) * LATENCY:.1f} s).")
 
 
 def _traced_pids(records):
@@ -57,8 +65,9 @@ def _traced_pids(records):
 
 
 @exercise("01.2", "Count primes on processes",
-          hint="with ProcessPoolExecutor(max_workers=workers) as pool: return sum(pool.map(task, ranges)). "
-               "Pass `task` itself, not a lambda around it.",
+          hint="Computing in pure Python needs processes, not threads. Size the pool with `workers`, "
+               "hand the pool `task` itself (it must pickle it by name: what can't a lambda do?), and "
+               "add up what comes back.",
           solution="futureslab.solutions.nb01:count_primes_parallel")
 def count_primes_parallel(answer):
     ranges = prime_ranges(1_160_000, 4, start=1_000_000)  # four chunks of roughly equal work
@@ -67,16 +76,19 @@ def count_primes_parallel(answer):
     with Tracer() as tracer:
         task = tracer.wrap(count_primes_in)
         try:
-            result = run_with_timeout(answer, task, list(ranges), workers, timeout=30)
+            result = run_with_timeout(answer, task, list(ranges), workers, timeout=15)
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
-            if "pickle" not in str(exc).lower():
+            if "pickle" not in str(exc).lower() and "lambda" not in str(exc):
                 raise
-            raise Wrong(f"a process pool could not pickle what you sent it ({type(exc).__name__}). "
-                         f"Send the module-level function `task` itself, never a lambda or a "
-                         f"function defined in the notebook.")
+            raise Wrong(f"a process pool could not pickle what you sent it ({type(exc).__name__}): "
+                        f"a lambda or a function defined in the notebook has no importable name. "
+                        f"Send the module-level function `task` itself.") from None
         records = tracer.records
+    _returned_nothing(result, "count_primes_parallel", "the total as an int")
     expect(isinstance(result, int) and not isinstance(result, bool),
-           f"count_primes_parallel should return the total as an int, got {result!r}.")
+           f"count_primes_parallel should return the total as an int, got {describe(result)}.")
+    expect(records, f"your function returned {result} without ever calling `task`: call it once per "
+                    f"range, on the pool (a number typed in by hand is not a computation).")
     expect(result == expected,
            f"the total should be {expected}, got {result}. Did every range get counted once?")
     expect(len(records) == len(ranges),
@@ -88,20 +100,21 @@ def count_primes_parallel(answer):
            + (" (on threads: with the GIL only one of them computes at a time)."
               if len({r.thread for r in records}) > 1 else ", one range after another.")
            + " Use a ProcessPoolExecutor.")
-    expect(len(pids) >= 2,
-           "the work ran in one worker process only; use max_workers=workers so two "
-           "processes share it.")
     expect(len(pids) <= workers,
            f"{len(pids)} processes ran the work, but workers={workers}: pass max_workers=workers.")
-    overlap = tracer.max_concurrency()
-    expect(overlap >= 2, "two processes ran the work, but never at the same time.")
+    if tracer.max_concurrency() < 2:
+        expect(len(pids) >= 2,
+               "the ranges were counted one at a time, in one worker process: let the pool have "
+               "`workers` processes, and hand it every range before you wait for any result.")
+        raise Wrong(f"{len(pids)} processes ran the work, but never at the same time: hand the pool "
+                    f"every range before you wait for any result.")
     return (f"total {result}, computed by {len(pids)} worker processes that ran at the same time: "
             f"each has its own interpreter and its own GIL.")
 
 
 @exercise("01.3", "Fetch politely: at most N requests at once",
-          hint="The size of a thread pool is the most calls it runs at once: "
-               "ThreadPoolExecutor(max_workers=max_in_flight) and pool.map(fetch_user, user_ids).",
+          hint="A pool never runs more calls at once than it has workers. What size should the pool "
+               "be, then?",
           solution="futureslab.solutions.nb01:fetch_politely")
 def fetch_politely(answer):
     user_ids = list(range(1, 11))
@@ -109,10 +122,14 @@ def fetch_politely(answer):
     with LocalAPI(latency=LATENCY) as api:
         for limit in (3, 5):
             api.reset_stats()
-            result = run_with_timeout(answer, list(user_ids), limit, timeout=15)
+            result = run_with_timeout(answer, list(user_ids), limit, timeout=10)
             stats = api.stats()
+            _returned_nothing(result, "fetch_politely", "a list of users")
             expect(isinstance(result, list),
-                   f"fetch_politely should return a list of users, got {type(result).__name__}.")
+                   f"fetch_politely should return a list of users, got {describe(result)}.")
+            expect(stats["requests"] >= len(user_ids),
+                   f"the server saw {stats['requests']} request(s) for {len(user_ids)} users: fetch "
+                   f"each user with fetch_user.")
             expect(result == expected,
                    "the users are not the right ones, or not in the order of user_ids.")
             expect(stats["peak_in_flight"] <= limit,

@@ -7,51 +7,100 @@ it can see from the timeline whether tasks overlapped, when the answer returned,
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
-import time
+import dis
+import types
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..tasks import sleep_for, sleep_then_return
+import time
+
 from ..trace import Tracer
-from . import Wrong, exercise, expect, run_with_timeout
+from . import Wrong, describe, exercise, expect, owned_pool, pause, run_with_timeout, stoppable
 
 __all__ = ["start_all", "result_or", "first_done"]
 
 
+def _wait_then_return(value, seconds):
+    """The checkers' task: wait ``seconds`` (stopping early if the check gives up), return ``value``."""
+    pause(seconds)
+    return value
+
+
+def _wait_for(seconds):
+    pause(seconds)
+    return seconds
+
+
 @exercise("02.1", "Start every task, wait for none",
-          hint="A list comprehension of pool.submit(task, item): submit returns a Future at once.",
+          hint="What does pool.submit give back, and does it wait for the task? Collect what it gives "
+               "back for each item; the caller decides when to wait.",
           solution="futureslab.solutions.nb02:start_all")
 def start_all(answer):
     items = [4, 1, 3, 2]
     duration = 0.4
-    with Tracer() as tracer, ThreadPoolExecutor(max_workers=4) as pool:
-        task = tracer.wrap(functools.partial(sleep_then_return, seconds=duration))
+    with Tracer() as tracer, owned_pool(ThreadPoolExecutor(max_workers=4)) as pool:
+        task = tracer.wrap(stoppable(lambda item: _wait_then_return(item, duration)))
         t0 = time.perf_counter()
         result = run_with_timeout(answer, pool, task, list(items), timeout=10)
         returned_after = time.perf_counter() - t0
         expect(isinstance(result, list) and all(isinstance(f, Future) for f in result),
                "start_all should return a list of Future objects (what pool.submit returns), got "
                + (f"a list of {type(result[0]).__name__}" if isinstance(result, list) and result
-                  else f"{type(result).__name__}") + ".")
+                  else describe(result)) + ".")
         expect(len(result) == len(items), f"{len(items)} items, but {len(result)} futures.")
-        values = [f.result(timeout=10) for f in result]
+        _, never = cf.wait(result, timeout=5)
+        expect(not never, f"{len(never)} of the futures you returned never finished: return the "
+                          f"futures that pool.submit gives you.")
+        values = [f.result() for f in result]
     expect(values == items, f"the futures' results should be {items} (in the order of the items), "
                             f"got {values}.")
     expect(returned_after < duration / 2,
            f"start_all took {returned_after:.2f} s to return: it waited for tasks to finish. "
            f"Return the futures right after submitting; the caller decides when to wait.")
+    expect(len(tracer.records) == len(items),
+           f"the task ran {len(tracer.records)} times for {len(items)} items: submit it once per item.")
     expect(tracer.max_concurrency() >= 2, "the tasks ran one at a time: submit them all to the pool.")
     return (f"{len(items)} futures back after {returned_after * 1000:.0f} ms, "
             f"and the tasks ran {tracer.max_concurrency()} at a time.")
 
 
+def _code_objects(code: types.CodeType):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _catches_builtin_timeout_only(fn) -> bool:
+    """True if ``fn`` names the builtin ``TimeoutError`` (a global it does not define) and never
+    ``something.TimeoutError``: on Python 3.10 that does not catch concurrent.futures.TimeoutError."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    glob = getattr(fn, "__globals__", {})
+    builtin_name = attribute = False
+    for co in _code_objects(code):
+        for ins in dis.get_instructions(co):
+            if ins.argval != "TimeoutError":
+                continue
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and "TimeoutError" not in glob:
+                builtin_name = True
+            elif ins.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                attribute = True
+    return builtin_name and not attribute
+
+
 @exercise("02.2", "A result, or a default after a timeout",
-          hint="try: return future.result(timeout=timeout) except concurrent.futures.TimeoutError: "
-               "return default. Catch nothing else.",
+          hint="result() takes a timeout. Which exception does it raise when time is up, and under "
+               "which name does that exception exist on every Python version? Catch that one only.",
           solution="futureslab.solutions.nb02:result_or")
 def result_or(answer):
-    with Tracer() as tracer, ThreadPoolExecutor(max_workers=3) as pool:
-        slow = tracer.wrap(sleep_then_return)
+    if callable(answer) and _catches_builtin_timeout_only(answer):
+        raise Wrong("your function catches the builtin TimeoutError. From Python 3.11 on that is the "
+                    "same class as concurrent.futures.TimeoutError, but on 3.10 it is not: there the "
+                    "timeout escapes your `except`. Name concurrent.futures.TimeoutError, which is "
+                    "right on every version.")
+    with Tracer() as tracer, owned_pool(ThreadPoolExecutor(max_workers=3)) as pool:
+        slow = tracer.wrap(stoppable(_wait_then_return))
         quick = pool.submit(slow, "quick", 0.05)
         late = pool.submit(slow, "late", 1.0)
         failing = pool.submit(divmod, 1, 0)
@@ -61,27 +110,30 @@ def result_or(answer):
             try:
                 return run_with_timeout(answer, future, timeout, "default", timeout=5)
             except cf.TimeoutError:
-                raise Wrong("a concurrent.futures.TimeoutError escaped from your function. Before "
-                            "Python 3.11 it is not the builtin TimeoutError: catch "
-                            "concurrent.futures.TimeoutError, which works on every version.")
+                raise Wrong("a concurrent.futures.TimeoutError escaped from your function: when "
+                            "the task is not done in time, return the default.")
 
-        expect(call(quick, 1) == "quick", "for a finished future, return its result.")
+        value = call(quick, 1)
+        expect(value == "quick", f"for a finished future, return its result ('quick'); got "
+                                 f"{describe(value)}.")
         t0 = time.perf_counter()
         value = call(late, 0.2)
         waited = time.perf_counter() - t0
         expect(value == "default",
-               f"when the task is not done within the timeout, return the default; got {value!r}.")
+               f"when the task is not done within the timeout, return the default; got "
+               f"{describe(value)}.")
         expect(waited < 0.6, f"with timeout=0.2 your function took {waited:.2f} s to give up: "
                              f"pass the timeout to result().")
-        expect(late.running() or late.done(), "the slow future was cancelled.")
+        expect(late.running() or late.done(), "the slow future was cancelled: a timeout should "
+                                              "only stop your waiting, not the task.")
         try:
             value = call(failing, 1)
         except ZeroDivisionError:
             pass
         else:
-            raise Wrong(f"the task raised ZeroDivisionError, but your function returned {value!r}: "
-                        f"it swallowed the error. Catch only the timeout; let result() re-raise "
-                        f"the task's own exception.")
+            raise Wrong(f"the task raised ZeroDivisionError, but your function returned "
+                        f"{describe(value)}: it swallowed the error. Catch only the timeout; let "
+                        f"result() re-raise the task's own exception.")
         expect(late.result(timeout=5) == "late", "the slow task should still finish.")
     records = {r.task: r for r in tracer.records}
     kept_running = records["late"].end - records["late"].start
@@ -91,28 +143,28 @@ def result_or(answer):
 
 
 @exercise("02.3", "The first result wins",
-          hint="Submit everything, then done, not_done = wait(futures, return_when=FIRST_COMPLETED); "
-               "cancel() what is not done; return the result of a future in done.",
+          hint="Submit everything, then look at wait()'s return_when options: one of them returns as "
+               "soon as any future is done. What can you still do with the futures that are not?",
           solution="futureslab.solutions.nb02:first_done")
 def first_done(answer):
     items = [0.6, 0.2, 0.9, 0.9, 0.9, 0.9]  # seconds each task sleeps; it returns that number
     with Tracer() as tracer:
-        pool = ThreadPoolExecutor(max_workers=2)
-        try:
-            task = tracer.wrap(sleep_for)
+        with owned_pool(ThreadPoolExecutor(max_workers=2)) as pool:
+            task = tracer.wrap(stoppable(_wait_for))
             t0 = time.perf_counter()
             result = run_with_timeout(answer, pool, task, list(items), timeout=10)
             returned_after = time.perf_counter() - t0
-        finally:
-            pool.shutdown(wait=True)
         records = tracer.records
-    expect(result == 0.2, f"the task that finishes first returns 0.2; your function returned {result!r}.")
+    expect(records, f"none of the tasks ran: your function returned {describe(result)} without "
+                    f"running any. Submit every item's task to the pool.")
+    expect(result == 0.2, f"the task that finishes first returns 0.2; your function returned "
+                          f"{describe(result)}.")
     expect(returned_after < 0.5,
            f"your function returned after {returned_after:.2f} s, but the first task was done "
            f"after about 0.2 s: it waited for more than the first one.")
+    expect(tracer.max_concurrency() >= 2, "the tasks ran one at a time: submit them all to the pool.")
     expect(len(records) <= 3,
            f"{len(records)} of {len(items)} tasks ran: once you have a winner, cancel() the futures "
            f"that have not started, so they never run.")
-    expect(max(tracer.max_concurrency(), 1) >= 2, "the tasks ran one at a time.")
     return (f"the first result came back after {returned_after:.2f} s, and only {len(records)} of "
             f"{len(items)} tasks ever ran: the rest were cancelled while still pending.")

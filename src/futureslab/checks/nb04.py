@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from ..trace import Tracer
-from . import expect, exercise, run_with_timeout
+from . import describe, exercise, expect, pause, run_with_timeout, stoppable
 
 __all__ = ["in_finish_order", "first_result", "bounded_run"]
 
@@ -24,23 +24,26 @@ def _by_item(item) -> str:
 # ------------------------------------------------------------------------------------ exercise 04.1
 
 def _reverse_task(item: int) -> int:
-    time.sleep(0.04 * (8 - item))  # item 0 is the slowest, item 7 the quickest
+    pause(0.04 * (8 - item))  # item 0 is the slowest, item 7 the quickest
     return item * item
 
 
 @exercise("04.1", "Results in the order they finish",
-          hint="Submit every item and keep a dict {future: item}; loop over as_completed(that dict) "
-               "and append (item_of[future], future.result()).",
+          hint="Which function hands you futures in the order they finish? A future does not know "
+               "its input: keep a dictionary from each future to its item.",
           solution="futureslab.solutions.nb04:in_finish_order")
 def in_finish_order(answer):
     items = list(range(8))
     with Tracer() as tracer:
-        result = run_with_timeout(answer, tracer.wrap(_reverse_task, label=_by_item), items, timeout=15)
+        result = run_with_timeout(answer, tracer.wrap(stoppable(_reverse_task), label=_by_item), items,
+                                  timeout=15)
     ends = {int(r.task): r.end for r in tracer.records}
 
     expect(isinstance(result, list), f"in_finish_order should return a list of (item, result) pairs, "
-                                     f"got {type(result).__name__}.")
-    expect(all(isinstance(p, tuple) and len(p) == 2 for p in result),
+                                     f"got {describe(result)}.")
+    expect(ends, f"none of the tasks ran: your function returned {describe(result)} without running "
+                 f"any. Run task(item) for every item on a thread pool.")
+    expect(result and all(isinstance(p, tuple) and len(p) == 2 for p in result),
            f"each entry should be an (item, result) pair, got {result[:3]!r}...")
     expect(sorted(p[0] for p in result) == items,
            f"the pairs should cover each item once, got items {[p[0] for p in result]}.")
@@ -49,6 +52,7 @@ def in_finish_order(answer):
                     f"in a {{future: item}} dict.")
     expect(tracer.max_concurrency() >= 2,
            "the tasks ran one at a time: submit them all to a ThreadPoolExecutor with several workers.")
+    expect(set(ends) == set(items), f"the task ran for items {sorted(ends)}, not for every item.")
     for (a, _), (b, _) in zip(result, result[1:]):
         expect(ends[a] <= ends[b] + 0.015,
                f"item {a} is listed before item {b}, but it finished {ends[a] - ends[b]:.2f} s later: "
@@ -63,14 +67,13 @@ _QUICK = 2  # the one quick item
 
 
 def _one_quick(item: int) -> int:
-    time.sleep(0.05 if item == _QUICK else 0.5)
+    pause(0.05 if item == _QUICK else 0.5)
     return item * 100
 
 
 @exercise("04.2", "The first result, then stop",
-          hint="Don't use `with`: its exit waits for every running task. Make the executor, submit, take "
-               "the first future from as_completed, then executor.shutdown(wait=False, "
-               "cancel_futures=True) and return.",
+          hint="What does leaving a `with ThreadPoolExecutor(...)` block wait for? Look at the "
+               "parameters of executor.shutdown: one of them drops the tasks that have not started.",
           solution="futureslab.solutions.nb04:first_result")
 def first_result(answer):
     items = list(range(12))
@@ -82,13 +85,16 @@ def first_result(answer):
             return _one_quick(item)
 
         t0 = time.perf_counter()
-        result = run_with_timeout(answer, tracer.wrap(task, label=_by_item), items, timeout=15)
+        result = run_with_timeout(answer, tracer.wrap(stoppable(task), label=_by_item), items,
+                                  timeout=15)
         returned_at = time.perf_counter()
         elapsed = returned_at - t0
         time.sleep(max(0.0, 0.7 - elapsed))  # the running tasks end at 0.5 s; the next would start then
 
     expect(isinstance(result, tuple) and len(result) == 2,
-           f"first_result should return an (item, result) pair, got {result!r}.")
+           f"first_result should return an (item, result) pair, got {describe(result)}.")
+    expect(starts, f"none of the tasks ran: your function returned {describe(result)} without "
+                   f"running any. Submit every item to a pool of 4 threads.")
     expect(result == (_QUICK, _QUICK * 100),
            f"the first task to finish was item {_QUICK} (result {_QUICK * 100}), got {result!r}. "
            f"Submit every item first, then take the first future as_completed gives you.")
@@ -110,14 +116,13 @@ def first_result(answer):
 # ------------------------------------------------------------------------------------ exercise 04.3
 
 def _bounded_task(item: int) -> int:
-    time.sleep(0.02 + 0.01 * (item % 3))
+    pause(0.02 + 0.03 * (item % 3))  # 0.02, 0.05 or 0.08 s
     return item + 1000
 
 
 @exercise("04.3", "A bounded number of tasks in flight",
-          hint="Submit the first `limit` items (itertools.islice). Then loop: done, pending = "
-               "wait(pending, return_when=FIRST_COMPLETED); collect each done result and submit one "
-               "new item per finished task, until the input runs out and pending is empty.",
+          hint="Start `limit` tasks (itertools.islice takes a few items from an iterator). Then, each "
+               "time any one of them finishes, which wait() mode tells you so?, start one new task.",
           solution="futureslab.solutions.nb04:bounded_run")
 def bounded_run(answer):
     n, limit = 30, 3
@@ -129,12 +134,14 @@ def bounded_run(answer):
                 pulls.append(time.perf_counter() - tracer.t0)
                 yield item
 
-        result = run_with_timeout(answer, tracer.wrap(_bounded_task, label=_by_item), source(), limit,
-                                  timeout=15)
+        result = run_with_timeout(answer, tracer.wrap(stoppable(_bounded_task), label=_by_item),
+                                  source(), limit, timeout=15)
     records = tracer.records
 
     expect(isinstance(result, list), f"bounded_run should return a list of results, got "
-                                     f"{type(result).__name__}.")
+                                     f"{describe(result)}.")
+    expect(records, f"none of the tasks ran: your function returned {describe(result)} without "
+                    f"running any. Run task(item) for every item of the input.")
     expected = [item + 1000 for item in range(n)]
     expect(Counter(result) == Counter(expected),
            f"the results should be each task's result once ({n} of them, any order), got "
@@ -148,5 +155,21 @@ def bounded_run(answer):
            f"you took {early} items from the input before the first task finished: executor.map and a "
            f"submit-everything loop read the whole input up front (an endless one would never end). "
            f"Take a new item only when a task finishes: wait(..., return_when=FIRST_COMPLETED).")
+    # Workers must not sit idle while input remains: after each task ends (before the last item
+    # was taken), the next task should start at once, not when a whole batch has finished.
+    last_pull = max(pulls)
+    starts = sorted(r.start for r in records)
+    gaps = []
+    for r in records:
+        if r.end < last_pull:
+            nxt = next((s for s in starts if s >= r.end - 0.001), None)
+            if nxt is not None:
+                gaps.append(nxt - r.end)
+    idle = [g for g in gaps if g > 0.025]
+    expect(len(idle) <= len(gaps) // 3,
+           f"after {len(idle)} of {len(gaps)} finished tasks, no new task started for up to "
+           f"{max(idle) * 1000:.0f} ms while input remained: the input was read in batches and each "
+           f"batch waited for its slowest task, leaving workers idle. Start a new task as soon as "
+           f"any one finishes." if idle else "")
     return (f"{n} results with at most {peak} tasks in flight (limit {limit}); the input was read "
-            f"only as tasks finished.")
+            f"only as tasks finished, and a new task started as soon as one ended.")

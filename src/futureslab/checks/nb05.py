@@ -1,10 +1,12 @@
-"""Checkers for notebook 05 (pitfalls). Each returns a Verdict and never raises."""
+"""Checkers for notebook 05 (05a: processes; 05b: threads, stopping and errors). Each returns a
+Verdict and never raises."""
 
 from __future__ import annotations
 
 import logging
 import os
 import pickle
+import sys
 import time
 
 from . import Wrong, exercise, expect, run_with_timeout
@@ -12,25 +14,64 @@ from . import Wrong, exercise, expect, run_with_timeout
 __all__ = ["add_ten_in_processes", "stop_at_first_error", "fetch_titles"]
 
 
+class _CalledFromMain(Exception):
+    """Raised in a worker process when `add` was called by a function defined in ``__main__``."""
+
+
+class _WatchCaller:
+    """Wraps the `add` handed to the learner: in a worker process, a caller defined in ``__main__``
+    (a notebook cell, found there only because fork copied the notebook) is refused. Picklable by
+    reference under every start method, because it is defined in this module."""
+
+    def __init__(self, fn, parent_pid):
+        self.fn, self.parent_pid = fn, parent_pid
+
+    def __call__(self, *args, **kwargs):
+        if os.getpid() != self.parent_pid and sys._getframe(1).f_globals.get("__name__") == "__main__":
+            raise _CalledFromMain(sys._getframe(1).f_code.co_name)
+        return self.fn(*args, **kwargs)
+
+
+_NOT_IMPORTABLE = ("A worker process can only run a function it can import by name: `add` itself can "
+                   "travel, a lambda or a function defined in the notebook cannot.")
+
+
 @exercise("05.1", "Add ten, on processes, without a lambda",
-          hint="pool.map(add, numbers, [10] * len(numbers)) or pool.map(functools.partial(add, b=10), numbers).",
+          hint="Send `add` itself to the pool and let the 10 travel as data: section 1's fix lists two "
+               "picklable ways to give a module-level function a second argument.",
           solution="futureslab.solutions.nb05:add_ten_in_processes")
 def add_ten_in_processes(answer):
+    from concurrent.futures.process import BrokenProcessPool
+
     from .. import tasks
     from ..trace import Tracer
 
     numbers = list(range(8))
     with Tracer() as tracer:
+        add = _WatchCaller(tracer.wrap(tasks.add), os.getpid())
         try:
-            result = run_with_timeout(answer, numbers, tracer.wrap(tasks.add), timeout=60)
+            result = run_with_timeout(answer, numbers, add, timeout=60)
+        except _CalledFromMain as exc:
+            raise Wrong(f"`add` was called by `{exc}`, a function defined in the notebook. That worked "
+                        f"here only because this kernel starts workers with fork, which copies the "
+                        f"notebook into them; under spawn or forkserver (macOS, Windows, Linux from "
+                        f"Python 3.14) the worker cannot find `{exc}` and the pool breaks. "
+                        f"{_NOT_IMPORTABLE}") from None
         except (pickle.PicklingError, AttributeError) as exc:
-            raise Wrong(f"a pickling error ({type(exc).__name__}): a lambda or a function defined in "
-                        f"the notebook cannot be sent to a process pool. Pass `add` itself, with the "
-                        f"10 as a second iterable or through functools.partial.") from None
+            if isinstance(exc, AttributeError) and "pickle" not in str(exc):
+                raise  # not about sending the function: reported as the learner's error
+            raise Wrong(f"a pickling error ({type(exc).__name__}): a lambda or a nested function cannot "
+                        f"be sent to a process pool. {_NOT_IMPORTABLE}") from None
+        except BrokenProcessPool:
+            raise Wrong(f"the process pool broke (BrokenProcessPool): a worker started with spawn or forkserver cannot find a function defined in "
+                        f"the notebook. {_NOT_IMPORTABLE}") from None
         records = tracer.records
     expect(result is not None and not isinstance(result, (str, bytes)),
            f"add_ten_in_processes should return a list, got {result!r:.60}.")
-    result = list(result)
+    try:
+        result = list(result)
+    except TypeError:
+        raise Wrong(f"add_ten_in_processes should return a list, got {result!r:.60}.") from None
     expect(result == [n + 10 for n in numbers],
            f"for {numbers} expected {[n + 10 for n in numbers]}, got {result!r:.80}.")
     expect(len(records) == len(numbers),
@@ -42,8 +83,8 @@ def add_ten_in_processes(answer):
 
 
 @exercise("05.2", "Stop at the first error",
-          hint="Submit every item, loop over as_completed; on the first exception call "
-               "pool.shutdown(cancel_futures=True) and return what you have.",
+          hint="Handle results as they finish (section 4 of 05b), and when one fails, stop the "
+               "queued tasks from starting (section 5 of 05b) before you return.",
           solution="futureslab.solutions.nb05:stop_at_first_error")
 def stop_at_first_error(answer):
     from .. import tasks
@@ -84,7 +125,7 @@ def _overlap(records) -> int:
 
 class _Urllib3Counter(logging.Handler):
     def __enter__(self):
-        self.pool_full = 0
+        self.pool_full = self.new_connections = 0
         self.logger = logging.getLogger("urllib3.connectionpool")
         self.saved = (self.logger.level, self.logger.propagate)
         self.logger.setLevel(logging.DEBUG)
@@ -93,7 +134,9 @@ class _Urllib3Counter(logging.Handler):
         return self
 
     def emit(self, record):
-        self.pool_full += record.getMessage().startswith("Connection pool is full")
+        text = record.getMessage()
+        self.pool_full += text.startswith("Connection pool is full")
+        self.new_connections += text.startswith("Starting new HTTP")
 
     def __exit__(self, *exc):
         self.logger.removeHandler(self)
@@ -102,8 +145,8 @@ class _Urllib3Counter(logging.Handler):
 
 
 @exercise("05.3", "One session, many threads, no warnings",
-          hint="requests.Session(); session.trust_env = False; "
-               "session.mount('http://', HTTPAdapter(pool_maxsize=workers)); then pool.map over the ids.",
+          hint="A session keeps connections open for the next request; how many can it keep per host, "
+               "and how many threads share it? Section 6 of 05b shows two fixes.",
           solution="futureslab.solutions.nb05:fetch_titles")
 def fetch_titles(answer):
     from ..data import POSTS
@@ -122,5 +165,9 @@ def fetch_titles(answer):
     expect(logs.pool_full == 0,
            f"urllib3 warned 'Connection pool is full' {logs.pool_full} times: the session's pool keeps "
            f"10 connections by default; size it to the thread count, or use a session per thread.")
+    expect(logs.new_connections <= 20,
+           f"{logs.new_connections} connections were opened for {len(ids)} requests on 20 threads: "
+           f"connections were not reused. `requests.get` (and a new Session per request) opens a "
+           f"fresh connection every time; keep sessions that live across requests.")
     return (f"All {len(ids)} titles, up to {stats['peak_in_flight']} requests at once, "
             f"and no connection thrown away.")

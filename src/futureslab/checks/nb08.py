@@ -1,7 +1,9 @@
 """Checkers for the exercises of notebook 08 (asyncio and executors).
 
 The learner's answers are coroutine functions. A notebook cell already runs inside the kernel's event
-loop, so each checker runs the answer with ``asyncio.run`` in a helper thread that has no loop.
+loop, so each checker awaits the answer in a fresh event loop on a helper thread
+(:func:`~futureslab.checks.run_coroutine_with_timeout`), with a *heartbeat* beside it: a coroutine
+that wakes every 10 ms, so the longest gap between its ticks shows whether the answer blocked the loop.
 """
 
 from __future__ import annotations
@@ -11,53 +13,23 @@ import inspect
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from futureslab.checks import Wrong, exercise, expect, run_with_timeout
+from futureslab.checks import (Wrong, describe, exercise, expect, owned_pool,
+                               run_coroutine_with_timeout)
 from futureslab.server import LocalAPI
-from futureslab.tasks import count_primes, identity
+from futureslab.tasks import identity
 
 __all__ = ["fetch_posts_to_thread", "count_primes_async", "fetch_posts_bounded"]
 
 
-def _run(answer, *args, timeout=20.0, **kwargs):
-    """Await ``answer(*args, **kwargs)`` in a fresh event loop on a helper thread."""
+def _require_coroutine_function(answer, name: str) -> None:
     if not inspect.iscoroutinefunction(answer):
-        raise Wrong(f"{getattr(answer, '__name__', 'your answer')} should be a coroutine function: "
-                    f"define it with `async def`.")
-    return run_with_timeout(lambda: asyncio.run(answer(*args, **kwargs)), timeout=timeout)
+        if callable(answer):
+            raise Wrong(f"{name} should be a coroutine function: define it with `async def`.")
+        raise Wrong(f"expected an `async def` function, got {describe(answer)}.")
 
 
-@exercise("08.1", "Blocking calls from async code, overlapped",
-          hint="`await asyncio.gather(*(asyncio.to_thread(fetch_post, i) for i in ids))`: each call runs "
-               "on a thread, and gather waits for them all, keeping their order.",
-          solution="futureslab.solutions.nb08:fetch_posts_to_thread")
-def fetch_posts_to_thread(answer):
-    ids = list(range(1, 9))
-    with LocalAPI(latency=0.1) as api:
-        t0 = time.perf_counter()
-        posts = _run(answer, ids)
-        elapsed = time.perf_counter() - t0
-        peak = api.stats()["peak_in_flight"]
-    expect(isinstance(posts, (list, tuple)), f"return the list of posts, got {type(posts).__name__}.")
-    expect([p.get("id") if isinstance(p, dict) else p for p in posts] == ids,
-           f"expected the posts {ids} in that order, got ids "
-           f"{[p.get('id') if isinstance(p, dict) else p for p in posts]}.")
-    expect(peak >= 4, f"the server saw at most {peak} request(s) at once: the calls ran one after "
-                      f"another. Start them all, then await them together (asyncio.gather).")
-    expect(elapsed < 0.6, f"8 requests of 0.1 s took {elapsed:.2f} s: they did not overlap enough.")
-    return "the blocking calls ran on threads, overlapped, and the event loop stayed free."
-
-
-class _CountingPool(ProcessPoolExecutor):
-    """A process pool that counts what is submitted to it."""
-
-    submitted = 0
-
-    def submit(self, *args, **kwargs):
-        self.submitted += 1
-        return super().submit(*args, **kwargs)
-
-
-async def _with_heartbeat(answer, limit, executor, interval=0.01):
+async def _with_heartbeat(answer, *args, interval=0.01, **kwargs):
+    """Await ``answer(*args, **kwargs)`` while a heartbeat ticks; return (result, longest gap)."""
     gaps = []
     stop = asyncio.Event()
 
@@ -72,48 +44,98 @@ async def _with_heartbeat(answer, limit, executor, interval=0.01):
     beat = asyncio.create_task(heartbeat())
     await asyncio.sleep(5 * interval)
     try:
-        result = await answer(limit, executor)
+        result = await answer(*args, **kwargs)
     finally:
         stop.set()
-        await beat
+        await beat  # its last tick records the gap that ended with the answer
     return result, max(gaps)
 
 
+def _ids_of(posts):
+    return [p.get("id") if isinstance(p, dict) else p for p in posts]
+
+
+@exercise("08.1", "Blocking calls from async code, overlapped",
+          hint="Which asyncio function runs a blocking function on a thread and gives you something to "
+               "await? Start one per id, then await them all together, keeping their order.",
+          solution="futureslab.solutions.nb08:fetch_posts_to_thread")
+def fetch_posts_to_thread(answer):
+    _require_coroutine_function(answer, "fetch_posts_to_thread")
+    ids, latency = list(range(1, 9)), 0.2
+    with LocalAPI(latency=latency) as api:
+        t0 = time.perf_counter()
+        posts, worst_gap = run_coroutine_with_timeout(_with_heartbeat, answer, ids, timeout=20)
+        elapsed = time.perf_counter() - t0
+        stats = api.stats()
+    expect(isinstance(posts, (list, tuple)), f"return the list of posts, got {describe(posts)}.")
+    expect(stats["requests"] > 0, f"no request reached the server: your coroutine returned "
+                                  f"{describe(posts)} without calling fetch_post.")
+    expect(_ids_of(posts) == ids,
+           f"expected the posts {ids} in that order, got ids {_ids_of(posts)}.")
+    expect(worst_gap < latency / 2,
+           f"the event loop froze for {worst_gap:.2f} s while your coroutine ran: a blocking call "
+           f"(fetch_post itself, or waiting for a pool's results with list(pool.map(...)) or "
+           f".result()) ran in the loop's own thread. Hand each call to a thread and `await` it.")
+    expect(stats["peak_in_flight"] >= 4,
+           f"the server saw at most {stats['peak_in_flight']} request(s) at once: the calls ran one "
+           f"after another. Start them all, then await them together.")
+    expect(elapsed < 0.8, f"8 requests of {latency} s took {elapsed:.2f} s: they did not overlap enough.")
+    return (f"the blocking calls ran on threads, up to {stats['peak_in_flight']} at once, and the event "
+            f"loop stayed free (its longest pause was {worst_gap * 1000:.0f} ms).")
+
+
+class _CountingPool(ProcessPoolExecutor):
+    """A process pool that counts what is submitted to it."""
+
+    submitted = 0
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
 @exercise("08.2", "CPU work from async code without freezing the loop",
-          hint="`loop = asyncio.get_running_loop()`, then `loop.run_in_executor(executor, count_primes_in, "
-               "bounds)` for each range from prime_ranges(limit, 4), and `await asyncio.gather(...)`.",
+          hint="The running loop has a method that runs a function on a given executor and returns "
+               "something awaitable. One call per range from prime_ranges, then await them together.",
           solution="futureslab.solutions.nb08:count_primes_async")
 def count_primes_async(answer):
-    if not inspect.iscoroutinefunction(answer):
-        raise Wrong("count_primes_async should be a coroutine function: define it with `async def`.")
+    _require_coroutine_function(answer, "count_primes_async")
     limit = 200_000
-    with _CountingPool(max_workers=2) as pool:
+    with owned_pool(_CountingPool(max_workers=2)) as pool:
         pool.submit(identity, 0).result(timeout=30)  # start a worker before the heartbeat starts
         pool.submitted = 0
-        total, worst_gap = run_with_timeout(
-            lambda: asyncio.run(_with_heartbeat(answer, limit, pool)), timeout=60)
+        total, worst_gap = run_coroutine_with_timeout(_with_heartbeat, answer, limit, pool, timeout=60)
         used = pool.submitted
+    expect(isinstance(total, int) and not isinstance(total, bool),
+           f"count_primes_async should return the number of primes, got {describe(total)}.")
+    expect(used > 0, f"the executor you were given was never used (your coroutine returned "
+                     f"{describe(total)}): pass it to loop.run_in_executor.")
     expect(total == 17_984, f"there are 17984 primes below {limit}, you counted {total!r}.")
-    expect(used > 0, "the executor you were given was never used: pass it to loop.run_in_executor.")
-    expect(worst_gap < 0.15, f"the event loop froze for {worst_gap:.2f} s: the counting ran in the "
-                             f"loop's own thread. Hand it to the executor and await the result.")
-    return "the primes were counted in worker processes while the event loop kept ticking."
+    expect(worst_gap < 0.15, f"the event loop froze for {worst_gap:.2f} s: the counting (or the "
+                             f"waiting for it) ran in the loop's own thread. Hand it to the executor "
+                             f"and await the result.")
+    return (f"the primes were counted in worker processes while the event loop kept ticking (its "
+            f"longest pause was {worst_gap * 1000:.0f} ms).")
 
 
 @exercise("08.3", "aiohttp with a bounded number of requests in flight",
-          hint="One aiohttp.ClientSession(trust_env=False); an asyncio.Semaphore(limit); each request "
-               "inside `async with semaphore:`; asyncio.gather over all ids.",
+          hint="One aiohttp.ClientSession for all requests. Which asyncio primitive lets at most "
+               "`limit` coroutines into a block at once?",
           solution="futureslab.solutions.nb08:fetch_posts_bounded")
 def fetch_posts_bounded(answer):
+    _require_coroutine_function(answer, "fetch_posts_bounded")
     ids, limit = list(range(1, 21)), 5
     with LocalAPI(latency=0.1) as api:
         t0 = time.perf_counter()
-        posts = _run(answer, api.url, ids, limit=limit)
+        posts = run_coroutine_with_timeout(answer, api.url, ids, limit=limit, timeout=20)
         elapsed = time.perf_counter() - t0
-        peak = api.stats()["peak_in_flight"]
-    expect(isinstance(posts, (list, tuple)), f"return the list of posts, got {type(posts).__name__}.")
-    got = [p.get("id") if isinstance(p, dict) else p for p in posts]
+        stats = api.stats()
+    expect(isinstance(posts, (list, tuple)), f"return the list of posts, got {describe(posts)}.")
+    expect(stats["requests"] > 0, f"no request reached the server: your coroutine returned "
+                                  f"{describe(posts)} without fetching anything.")
+    got = _ids_of(posts)
     expect(got == ids, f"expected the posts 1..20 in that order, got ids {got}.")
+    peak = stats["peak_in_flight"]
     expect(peak <= limit, f"the server saw {peak} requests at once, more than limit={limit}: guard each "
                           f"request with an asyncio.Semaphore(limit).")
     expect(peak >= limit - 1, f"the server saw at most {peak} request(s) at once: let up to {limit} "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from futureslab.tasks import count_primes_in, prime_ranges
-from futureslab.timing import cpu_count, measure, stopwatch
+from futureslab.cores import granted_cores
+from futureslab.timing import measure, stopwatch
 
 
 def sweep(task, items, workers_list):
@@ -29,8 +31,10 @@ def pick_workers(run, candidates, tolerance=0.10):
 
 
 def count_primes_fast(limit, task=count_primes_in):
-    """Count the primes below ``limit`` on one process per usable CPU."""
-    workers = cpu_count()  # the CPUs this process may use, not os.cpu_count()
+    """Count the primes below ``limit`` on one process per core granted to this process."""
+    # the cores this process may use (CPU affinity and a container's quota), not os.cpu_count();
+    # a fractional quota (1.5 cores) is rounded up
+    workers = max(1, math.ceil(granted_cores().cores))
     ranges = prime_ranges(limit, chunks=2 * workers)  # a few chunks per worker balance the load
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return sum(pool.map(task, ranges))

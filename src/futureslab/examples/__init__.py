@@ -1,0 +1,1 @@
+"""Runnable scripts that go with the notebooks (``python -m futureslab.examples.<name>``)."""
