@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["server_and_tracer.py", "headline_speedups.py", "free_cores.py"]
+SCRIPTS = ["server_and_tracer.py", "headline_speedups.py", "free_cores.py",
+           ["classroom.py", "--learners", "3", "--rounds", "5"]]
 
 if __name__ == "__main__":
     failed = []
-    for name in SCRIPTS:
-        print(f"=== {name} ===", flush=True)
+    for script in SCRIPTS:
+        name, *args = [script] if isinstance(script, str) else script
+        print(f"=== {' '.join([name, *args])} ===", flush=True)
         t0 = time.perf_counter()
-        code = subprocess.call([sys.executable, str(HERE / name)])
+        code = subprocess.call([sys.executable, str(HERE / name), *args])
         print(f"({name} took {time.perf_counter() - t0:.1f} s, exit code {code})\n", flush=True)
         if code:
             failed.append(name)

@@ -83,3 +83,169 @@ def test_every_registered_exercise_has_a_loadable_solution():
 def test_wrong_is_an_exception():
     with pytest.raises(Wrong):
         expect(False, "no")
+
+
+# --- capturing, whose error, waiting, stopping (issues 11 and 13) ------------------------------------
+
+import logging  # noqa: E402
+import threading  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import checker_support as bad  # noqa: E402
+from futureslab.checks import (CheckAbandoned, describe, logged_errors, owned_pool, pause,  # noqa: E402
+                               run_coroutine_with_timeout, stoppable)
+
+
+@exercise("99.2", "Callbacks that raise")
+def check_noisy(answer):
+    run_with_timeout(answer, timeout=5)
+    seen = logged_errors()
+    expect(not seen, f"{len(seen)} callback errors")
+    return "quiet"
+
+
+def noisy():
+    with ThreadPoolExecutor(2) as pool:
+        for i in range(50):
+            pool.submit(int, i).add_done_callback(lambda f: 1 / 0)
+
+
+def test_logged_callback_errors_are_captured_not_printed(capsys):
+    verdict = check_noisy(noisy)
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err and "ZeroDivisionError" not in out.err
+    assert verdict.message.startswith("50 callback errors")
+    assert "50 error(s) reported by the concurrent.futures logger" in verdict.message
+    assert "ZeroDivisionError" in verdict.message
+    logger = logging.getLogger("concurrent.futures")
+    assert logger.propagate and not any(type(h).__name__ == "_Collector" for h in logger.handlers)
+
+
+def test_uncaught_thread_errors_are_captured(capsys):
+    hook_before = threading.excepthook
+
+    def answer(n):
+        t = threading.Thread(target=lambda: 1 / 0)
+        t.start()
+        t.join()
+        return n + 1
+    verdict = check_double(answer)
+    assert "uncaught exception(s) in threads were hidden" in verdict.message
+    assert "Traceback" not in capsys.readouterr().err
+    assert threading.excepthook is hook_before
+
+
+@exercise("99.3", "A checker with a bug")
+def check_buggy(answer):
+    result = run_with_timeout(answer, timeout=2)
+    return result["key"]  # the checker assumes a dict: its own TypeError on anything else
+
+
+@exercise("99.4", "A checker that raises NotImplementedError itself")
+def check_unfinished(answer):
+    raise NotImplementedError("the checker is not written yet")
+
+
+def test_the_checkers_own_error_never_blames_the_learner():
+    verdict = check_buggy(lambda: 42)
+    assert verdict.status == "could not be checked" and not verdict
+    assert "your code raised" not in verdict.message and "the checker itself failed" in verdict.message
+    assert "TypeError" in verdict.message and "Hint" not in str(verdict)
+    verdict = check_unfinished(lambda: 1)
+    assert verdict.status == "could not be checked", str(verdict)
+
+
+def test_the_learners_error_still_is_the_learners():
+    verdict = check_buggy(bad.raises)
+    assert verdict.message == "your code raised KeyError: 'boom'."
+
+
+def test_a_slow_answer_gets_a_still_waiting_line(monkeypatch, capsys):
+    import futureslab.checks as toolkit
+    monkeypatch.setattr(toolkit, "NOTICE_AFTER", 0.3)
+    verdict = check_double(lambda n: time.sleep(0.6) or n * 2)
+    assert verdict.solved
+    assert capsys.readouterr().out.count(bad.NOTICE) == 1
+    verdict = check_double(lambda n: n * 2)
+    assert bad.NOTICE not in capsys.readouterr().out
+
+
+def test_the_thread_fallback_also_notices_and_says_what_still_runs(monkeypatch, capsys):
+    import futureslab.checks as toolkit
+    monkeypatch.setattr(toolkit, "NOTICE_AFTER", 0.3)
+    monkeypatch.setattr(toolkit, "GRACE", 0.2)
+    monkeypatch.setattr(toolkit, "_can_interrupt", lambda: False)  # as on Windows or off the main thread
+    verdict = check_double(lambda n: time.sleep(3))
+    assert "did not finish within 2 s" in verdict.message
+    assert "still running in the background" in verdict.message and "restart the kernel" in verdict.message
+    assert bad.NOTICE in capsys.readouterr().out
+    time.sleep(1.5)  # let it end
+
+
+@exercise("99.5", "Pools and tasks stop when the check gives up")
+def check_pools(answer):
+    with owned_pool(ThreadPoolExecutor(2)) as pool:
+        return run_with_timeout(answer, pool, stoppable(lambda s: pause(s) or s), timeout=1)
+
+
+def test_a_timed_out_answers_pool_and_tasks_are_stopped():
+    def answer(pool, task):
+        futures = [pool.submit(task, 20) for _ in range(10)]  # 200 s of checker tasks
+        return [f.result() for f in futures]
+
+    verdict = bad.run_bad_input(check_pools, answer, limit=4)
+    assert "did not finish within 1 s" in verdict.message and "still running" not in verdict.message
+
+
+def test_a_learners_own_pool_drains_once_the_checker_tasks_stop():
+    def answer(pool, task):
+        with ThreadPoolExecutor(4) as own:
+            return list(own.map(task, [20] * 8))
+
+    verdict = bad.run_bad_input(check_pools, answer, limit=4)
+    assert "did not finish within 1 s" in verdict.message and "still running" not in verdict.message
+
+
+def test_pause_and_stoppable_outside_a_check():
+    t0 = time.perf_counter()
+    pause(0.05)
+    assert time.perf_counter() - t0 >= 0.045
+    assert stoppable(lambda x: x + 1)(1) == 2
+    assert issubclass(CheckAbandoned, Exception)
+
+
+def test_coroutine_answers_are_cancelled_on_timeout():
+    import asyncio
+
+    async def forever(x):
+        await asyncio.sleep(30)
+
+    threads = bad.os_threads()
+    t0 = time.perf_counter()
+    with pytest.raises(Wrong, match="did not finish within 1 s"):
+        run_coroutine_with_timeout(forever, 1, timeout=1)
+    assert time.perf_counter() - t0 < 3
+    assert bad.nothing_left_behind(threads, bad.child_pids()) == (set(), set())
+
+    async def fine(x):
+        await asyncio.sleep(0.01)
+        return x * 2
+    assert run_coroutine_with_timeout(fine, 21, timeout=5) == 42
+    with pytest.raises(Wrong, match="async def"):
+        run_coroutine_with_timeout(lambda x: x, 1)
+
+
+@pytest.mark.parametrize("value, text", [(None, "None"), (42, "42"), ((x for x in ()), "a generator"),
+                                         ([1, 2], "a list ([1, 2])"), (object(), "an object (")])
+def test_describe(value, text):
+    assert describe(value).startswith(text)
+
+
+@pytest.mark.parametrize("answer, why", [
+    (None, "expected a function, got None"), (lambda n: None, "got None"),
+    (bad.raises, "your code raised KeyError"), (bad.sleeps_30, "did not finish within 2 s"),
+    (bad.generator, "generator"), (starter, "Replace `raise NotImplementedError`"),
+])
+def test_bad_input_to_the_example_checker(answer, why):
+    verdict = bad.run_bad_input(check_double, answer, limit=4)
+    assert why in verdict.message, str(verdict)

@@ -34,6 +34,75 @@ def fetch_retrying_404s(session, url, retries, backoff, timeout):
     raise RuntimeError(f"HTTP {response.status_code}")
 
 
+def fetch_linear_backoff(session, url, retries, backoff, timeout):
+    import time
+
+    for attempt in range(retries + 1):
+        response = session.get(url, timeout=timeout)
+        if response.status_code != 503:
+            response.raise_for_status()
+            return response.json()
+        if attempt < retries:
+            time.sleep(backoff * (attempt + 1))  # 1x, 2x, 3x: grows, but does not double
+    raise RuntimeError("gave up: HTTP 503")
+
+
+def fetch_without_session(session, url, retries, backoff, timeout):
+    import time
+
+    import requests
+
+    for attempt in range(retries + 1):
+        try:
+            response = requests.get(url, timeout=timeout)
+        except requests.Timeout:
+            response = None
+        if response is not None and response.status_code != 503:
+            response.raise_for_status()
+            return response.json()
+        if attempt < retries:
+            time.sleep(backoff * 2 ** attempt)
+    raise RuntimeError("gave up")
+
+
+def fetch_without_timeout(session, url, retries, backoff, timeout):
+    import time
+
+    for attempt in range(retries + 1):
+        response = session.get(url)
+        if response.status_code != 503:
+            response.raise_for_status()
+            return response.json()
+        if attempt < retries:
+            time.sleep(backoff * 2 ** attempt)
+    raise RuntimeError("gave up: HTTP 503")
+
+
+def fetch_returning_none(session, url, retries, backoff, timeout):
+    return solution_or_none(session, url, retries, backoff, timeout)
+
+
+def solution_or_none(*args):
+    try:
+        return solution.fetch_json(*args)
+    except Exception:
+        return None  # gives up silently: the caller cannot tell a failure from a result
+
+
+def download_reason_without_type(ids, fetch, workers):
+    from concurrent.futures import as_completed
+
+    ok, failed = {}, {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(fetch, i): i for i in ids}
+        for future in as_completed(futures):
+            try:
+                ok[futures[future]] = future.result()
+            except Exception as exc:
+                failed[futures[future]] = str(exc)
+    return ok, failed
+
+
 def download_dropping_failures(ids, fetch, workers):
     ok = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -115,6 +184,11 @@ def test_starters_are_not_solved_yet(checker):
 @pytest.mark.parametrize("checker, answer, words", [
     (check.fetch_json, fetch_without_retry, "tried 4 times"),
     (check.fetch_json, fetch_retrying_404s, "404 will not get better"),
+    (check.fetch_json, fetch_linear_backoff, "should double"),
+    (check.fetch_json, fetch_without_session, "session.get"),
+    (check.fetch_json, fetch_without_timeout, "pass timeout="),
+    (check.fetch_json, fetch_returning_none, "should end in an exception"),
+    (check.download_all, download_reason_without_type, "name the exception's type"),
     (check.download_all, download_dropping_failures, "lost"),
     (check.download_all, download_one_at_a_time, "at the same time"),
     (check.stream, staged, "slow download"),
@@ -124,6 +198,14 @@ def test_wrong_answers_say_why(checker, answer, words):
     verdict = checker(answer)
     assert verdict.status == "not right yet", str(verdict)
     assert words in verdict.message, str(verdict)
+
+
+def test_hints_point_the_way_without_the_code():
+    from futureslab.checks import EXERCISES
+
+    for exercise_id in ("06.1", "06.2", "06.3"):
+        hint = EXERCISES[exercise_id].hint
+        assert hint and "submit(" not in hint and "2 **" not in hint and "as_completed" not in hint, hint
 
 
 def test_solution_is_printable(capsys):

@@ -144,7 +144,7 @@ CHECKERS = [check.fetch_posts_to_thread, check.count_primes_async, check.fetch_p
     (bad.async_starter, "Replace `raise NotImplementedError`"),
 ])
 def test_bad_input_gives_one_clear_verdict(checker, answer, why):
-    verdict = bad.run_bad_input(checker, answer, limit=65)
+    verdict = bad.run_bad_input(checker, answer, limit=25)
     assert why in verdict.message, str(verdict)
     assert "still running" not in verdict.message
 

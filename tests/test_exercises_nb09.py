@@ -2,7 +2,14 @@
 learners write, and on bad input (one clear verdict within the time limit, nothing left running)."""
 
 import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +19,8 @@ from futureslab.checks import nb09 as check
 from futureslab.tasks import count_primes_in, fetch_post, sleep_then_return
 
 LIMIT = check.TIME_LIMIT + 5  # the verdict, including giving up on a hung answer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Port .* is already in use")
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +213,117 @@ def test_bad_input_gives_one_clear_verdict(name, answer, why):
 def test_bad_input_on_the_cluster_gives_one_clear_verdict(client, answer, why):
     verdict = bad.run_bad_input(lambda a: check.fastest_first(a, client), answer, limit=LIMIT)
     assert why in verdict.message, str(verdict)
+
+
+# ---- the notebook's Dask cluster: reachable by nobody else on the machine, and leaves nothing behind
+
+NOTEBOOK_SOURCE = Path(__file__).resolve().parent.parent / "src" / "notebooks" / "09-newer-pythons-and-clusters.py"
+
+STRANGER = '''
+"""Another user of this machine tries to use a Dask scheduler: python stranger.py ADDRESS."""
+import os
+import sys
+
+from distributed import Client, Security
+
+own = Security.temporary()  # a certificate of the stranger's own making
+for warm_up, security in (("tcp://127.0.0.1:9", None), ("tls://127.0.0.1:9", own)):
+    try:  # load every module a connection needs while they can still be read (as root)
+        Client(warm_up, security=security, timeout=0.5)
+    except Exception:
+        pass
+if os.geteuid() == 0:  # become the user "nobody"
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+    import tempfile  # TLS with in-memory certificates writes them to a temporary folder for a moment:
+    tempfile.tempdir = next(d for d in ("/dev/shm", "/tmp", "/var/tmp") if os.access(d, os.W_OK))
+print("stranger uid", os.getuid(), flush=True)
+address = sys.argv[1]
+attempts = [(address.replace("tls://", "tcp://"), None)]
+if address.startswith("tls://"):
+    attempts.append((address, own))
+for target, security in attempts:
+    try:
+        with Client(target, security=security, timeout=10) as client:
+            print("connected, ran code as uid", client.submit(os.getuid, pure=False).result(timeout=20), flush=True)
+    except Exception as exc:
+        print("refused", type(exc).__name__, flush=True)
+'''
+
+
+def notebook_cell(marker: str) -> str:
+    """The source of the notebook's code cell that contains ``marker``."""
+    cells = re.split(r"^# %%.*$", NOTEBOOK_SOURCE.read_text(encoding="utf-8"), flags=re.M)
+    found = [c for c in cells if marker in c and not c.lstrip().startswith("# ")]
+    assert len(found) == 1, f"expected one cell with {marker!r} in {NOTEBOOK_SOURCE.name}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture
+def notebook_cluster(tmp_path, monkeypatch):
+    """The cluster exactly as notebook 09's set-up cell starts it (that cell's code, executed), with the
+    temporary folder pointed at an empty ``tmp_path / "tmp"``."""
+    pytest.importorskip("cryptography")  # Security.temporary() needs it
+    from futureslab.timing import fmt_seconds, stopwatch
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    ns = {"tempfile": tempfile, "warnings": warnings, "logging": logging, "stopwatch": stopwatch,
+          "fmt_seconds": fmt_seconds}
+    exec(notebook_cell("security = Security.temporary()"), ns)
+    try:
+        yield ns, temp
+    finally:
+        ns["client"].close()
+        ns["cluster"].close()
+        ns["scratch"].cleanup()
+
+
+def stranger_attempts(tmp_path, address: str) -> list:
+    script = tmp_path / "stranger.py"
+    script.write_text(STRANGER, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), address], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and lines and lines[0].startswith("stranger uid"), done.stderr[-2000:]
+    if os.geteuid() == 0:
+        assert lines[0] == "stranger uid 65534", lines  # really another user
+    return lines[1:]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX users and setuid")
+def test_notebook_cluster_refuses_another_user(notebook_cluster, tmp_path):
+    ns, _ = notebook_cluster
+    address = ns["cluster"].scheduler_address
+    assert address.startswith("tls://127.0.0.1:"), address
+    attempts = stranger_attempts(tmp_path, address)
+    assert attempts == ["refused CommClosedError", "refused FatalCommClosedError"], attempts
+    # and the notebook's own client, which has the certificate, still works
+    assert ns["client"].submit(sum, [1, 2], pure=False).result(timeout=20) == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX users and setuid")
+def test_an_open_cluster_runs_a_strangers_code(tmp_path):
+    """The control: the same stranger against a cluster without TLS connects and runs code as us, so
+    the refusal above is the security's doing, not a broken stranger."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"temporary-directory": str(tmp_path)}), \
+            distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp", host="127.0.0.1",
+                                     dashboard_address=None, silence_logs=logging.CRITICAL) as cluster:
+        attempts = stranger_attempts(tmp_path, cluster.scheduler_address)
+    assert attempts == [f"connected, ran code as uid {os.getuid()}"], attempts
+
+
+def test_notebook_cluster_leaves_no_files(notebook_cluster):
+    ns, temp = notebook_cluster
+    client = ns["client"]
+    assert client.submit(sum, [1, 2], pure=False).result(timeout=20) == 3
+    assert sorted(os.listdir(temp)) == [os.path.basename(ns["scratch"].name)]  # all of Dask's files are in there
+    client.close()
+    ns["cluster"].close()
+    ns["scratch"].cleanup()
+    assert os.listdir(temp) == []  # no dask-scratch-space, no global.lock / purge.lock

@@ -447,6 +447,6 @@ def test_plot_pipeline_explains_hatch_and_short_tasks(tmp_path, flaky_api):
                                analyse=partial(pipeline.analyse, rounds=200))
     ax = pipeline.plot_pipeline(tracer, title="t")
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(label.startswith("hatched") for label in labels) and any(label.startswith("diamond") for label in labels)
+    assert any(label.startswith("red hatch") for label in labels) and any(label.startswith("diamond") for label in labels)
     assert [t.get_text() for t in ax.get_yticklabels()][0].startswith("1. download")
     plt.close(ax.figure)

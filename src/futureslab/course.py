@@ -32,5 +32,5 @@ def course_map_markdown() -> str:
     """The course map as a Markdown table (the start notebook shows it)."""
     rows = ["| # | notebook | what it teaches | minutes |", "|---|---|---|---|"]
     for lesson in COURSE:
-        rows.append(f"| {lesson.notebook.split("-")[0]} | [{lesson.title}]({lesson.notebook}) | {lesson.teaches} | {lesson.minutes} |")
+        rows.append(f"| {lesson.notebook.split('-')[0]} | [{lesson.title}]({lesson.notebook}) | {lesson.teaches} | {lesson.minutes} |")
     return "\n".join(rows)

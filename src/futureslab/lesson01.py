@@ -222,6 +222,7 @@ class IORace:
     times: dict = field(default_factory=dict)
     tracers: dict = field(default_factory=dict)
     peak: int = 0
+    room: Room | None = None
 
     def speedup(self) -> float:
         return self.times["sequential"] / self.times["parallel"]
@@ -235,7 +236,8 @@ class IORace:
         from .timing import fmt_speedup
 
         holds, facts = self.overlaps()
-        return claim(holds, text, show=f"{fmt_speedup(facts['speedup'])}, bar {fmt_speedup(facts['bar'])}",
+        # waiting needs no core, but each request's Python work needs some CPU inside the wait
+        return claim(holds, text, needs_cores=1, room=self.room, show=f"{fmt_speedup(facts['speedup'])}, bar {fmt_speedup(facts['bar'])}",
                      **facts)
 
     def claim_peak(self, text: str, at_least: int) -> str:
@@ -257,7 +259,9 @@ def io_race(fetch: Callable, ids, *, pool: Callable = ThreadPoolExecutor, api=No
     if not ids:
         raise ValueError("ids must not be empty")
     rounds = check_int("rounds", rounds, low=1)
-    race = IORace(workers=len(ids))
+    from .cores import LoadMeter
+
+    race, load = IORace(workers=len(ids)), LoadMeter()
     for _ in range(rounds):
         for way in ("sequential", "parallel"):
             tracer = Tracer()
@@ -265,13 +269,15 @@ def io_race(fetch: Callable, ids, *, pool: Callable = ThreadPoolExecutor, api=No
                 traced = tracer.wrap(fetch)
                 if way == "parallel" and api is not None:
                     api.reset_stats()
-                t0 = time.perf_counter()
-                if way == "sequential":
-                    results = [traced(i) for i in ids]
-                else:
-                    with pool(len(ids)) as ex:
-                        results = list(ex.map(traced, ids))
-                seconds = time.perf_counter() - t0
+                with load:
+                    t0 = time.perf_counter()
+                    if way == "sequential":
+                        results = [traced(i) for i in ids]
+                    else:
+                        with pool(len(ids)) as ex:
+                            results = list(ex.map(traced, ids))
+                    seconds = time.perf_counter() - t0
+                race.room = Room.now(load)
                 if way == "parallel" and api is not None:
                     race.peak = max(race.peak, api.stats()["peak_in_flight"])
                 if check is not None:

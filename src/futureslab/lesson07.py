@@ -20,13 +20,17 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
-from .claims import claim
+from .claims import Room, claim
+
+#: Waiting needs no core, but each request's Python work (the client's and the local server's) needs
+#: some CPU within the wait: the I/O claims need about one core free, or they cannot be shown.
+IO_NEEDS_CORES = 1
 from .lesson01 import Sweep, process_sweep
 from .scaling import amdahl_speedup, fit_amdahl
 
 __all__ = ["IOSweep", "io_sweep", "cpu_counts", "cpu_ranges", "Sweep", "process_sweep",
            "serial_then_parallel", "AmdahlSweep", "amdahl_sweep", "cpu_fit_points",
-           "IO_SHARE", "P_TOLERANCE", "PREDICTION_TOLERANCE"]
+           "IO_SHARE", "IO_NEEDS_CORES", "P_TOLERANCE", "PREDICTION_TOLERANCE"]
 
 #: Waiting on n threads must reach this share of the ideal speed-up n.
 IO_SHARE = 0.7
@@ -50,6 +54,7 @@ class IOSweep:
     counts: tuple
     times: dict = field(default_factory=dict)
     attempts: int = 0
+    room: Room | None = None
 
     def speedups(self) -> dict:
         return {n: self.times[1] / self.times[n] for n in self.counts}
@@ -62,7 +67,7 @@ class IOSweep:
 
     def claim_near_ideal(self, text: str) -> str:
         holds, facts = self.near_ideal()
-        return claim(holds, text, **facts)
+        return claim(holds, text, needs_cores=IO_NEEDS_CORES, room=self.room, **facts)
 
 
 def io_sweep(fetch: Callable, ids, counts=(1, 2, 4, 8, 16), *, pool: Callable = ThreadPoolExecutor,
@@ -79,10 +84,14 @@ def io_sweep(fetch: Callable, ids, counts=(1, 2, 4, 8, 16), *, pool: Callable = 
     if 1 not in counts:
         raise ValueError(f"counts must include 1 (the baseline), got {counts!r}")
     attempts = check_int("attempts", attempts, low=1)
-    sweep = IOSweep(counts=counts)
+    from .cores import LoadMeter
+
+    sweep, load = IOSweep(counts=counts), LoadMeter()
     for attempt in range(1, attempts + 1):
         for n in counts:
-            seconds, results = _run_on(pool, n, fetch, ids)
+            with load:
+                seconds, results = _run_on(pool, n, fetch, ids)
+            sweep.room = Room.now(load)
             if check is not None:
                 check(results)
             sweep.times[n] = min(seconds, sweep.times.get(n, seconds))
@@ -129,6 +138,7 @@ class AmdahlSweep:
     designed_p: float
     times: dict = field(default_factory=dict)
     attempts: int = 0
+    room: Room | None = None
 
     def speedups(self) -> dict:
         return {n: self.times[1] / self.times[n] for n in self.counts}
@@ -153,13 +163,14 @@ class AmdahlSweep:
 
     def claim_fits_design(self, text: str) -> str:
         holds, facts = self.fits_design()
-        return claim(holds, text, **facts)
+        return claim(holds, text, needs_cores=IO_NEEDS_CORES, room=self.room, **facts)
 
     def claim_follows_prediction(self, text: str) -> str:
         from .timing import fmt_speedup
 
         holds, facts = self.follows_prediction()
-        return claim(holds, text, show=f"{fmt_speedup(facts['measured'])} against "
+        return claim(holds, text, needs_cores=IO_NEEDS_CORES, room=self.room,
+                     show=f"{fmt_speedup(facts['measured'])} against "
                                        f"{fmt_speedup(facts['predicted'])} predicted", **facts)
 
 
@@ -176,12 +187,16 @@ def amdahl_sweep(counts=(1, 2, 4, 8, 16), *, pool: Callable = ThreadPoolExecutor
     serial = check_int("serial", serial, low=0)
     parallel = check_int("parallel", parallel, low=1)
     attempts = check_int("attempts", attempts, low=1)
-    sweep = AmdahlSweep(counts=counts, designed_p=parallel / (serial + parallel))
+    from .cores import LoadMeter
+
+    sweep, load = AmdahlSweep(counts=counts, designed_p=parallel / (serial + parallel)), LoadMeter()
     for attempt in range(1, attempts + 1):
         for n in counts:
-            t0 = time.perf_counter()
-            job(n, pool)
-            seconds = time.perf_counter() - t0
+            with load:
+                t0 = time.perf_counter()
+                job(n, pool)
+                seconds = time.perf_counter() - t0
+            sweep.room = Room.now(load)
             sweep.times[n] = min(seconds, sweep.times.get(n, seconds))
         sweep.attempts = attempt
         if sweep.fits_design()[0] and sweep.follows_prediction()[0]:

@@ -723,13 +723,15 @@ def stage_records(records, stages=("download", "analyse", "save")):
 
 #: Colours for posts: matplotlib's tab20 without its two reds, which would read as "failed".
 _POST_COLOURS = [i for i in range(20) if i not in (6, 7)]
+_FAILED = "#d62728"
 
 
 def plot_pipeline(records, ax=None, title: str | None = None, span: float | None = None):
     """The pipeline's timeline: one row per worker, grouped by stage (:func:`stage_records`), one bar
     per task, coloured by post and labelled with its id.
 
-    A task that raised (post 999's download: HTTP 404; a save on a full disk) is drawn hatched; a
+    A task that raised (post 999's download: HTTP 404; a save on a full disk) is drawn white with a
+    red hatch; a
     task too short to show as a bar (a save takes about a millisecond) is drawn as a diamond at its
     start. A legend says both. ``span``: the x range in seconds (default: the last task's end).
     Returns the Axes.
@@ -759,8 +761,9 @@ def plot_pipeline(records, ax=None, title: str | None = None, span: float | None
             ax.plot(r.start, row[r.worker], marker="D", markersize=7, color=colour[r.task],
                     markeredgecolor="black", markeredgewidth=0.6, linestyle="none")
             continue
-        ax.barh(row[r.worker], r.duration, left=r.start, height=0.7, color=colour[r.task],
-                edgecolor="black", linewidth=0.5, hatch=hatch)
+        ax.barh(row[r.worker], r.duration, left=r.start, height=0.7,
+                color="white" if r.error else colour[r.task], hatch=hatch,
+                edgecolor=_FAILED if r.error else "black", linewidth=0.8 if r.error else 0.5)
         if r.duration > span / 22:
             ax.text(r.start + r.duration / 2, row[r.worker], r.task, ha="center", va="center",
                     fontsize=9, clip_on=True)
@@ -773,11 +776,11 @@ def plot_pipeline(records, ax=None, title: str | None = None, span: float | None
         ax.set_title(title)
     handles = []
     if shown_error:
-        handles.append(Patch(facecolor="white", edgecolor="black", hatch="///",
-                             label="hatched: the task raised (its reason is in the ledger)"))
+        handles.append(Patch(facecolor="white", edgecolor=_FAILED, hatch="///",
+                             label="red hatch: the task raised (its reason is in the ledger)"))
     if shown_tiny:
         handles.append(Line2D([], [], marker="D", color="grey", markeredgecolor="black", linestyle="none",
                               label="diamond: a task too short to see as a bar (a save: about 1 ms)"))
     if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=9, framealpha=0.9)
+        ax.legend(handles=handles, loc="upper right", fontsize=9, framealpha=0.95)
     return ax

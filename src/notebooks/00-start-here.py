@@ -164,10 +164,11 @@ claim(api.stats()["peak_in_flight"] >= 4, "the server saw them arrive together, 
 # %% [markdown]
 # ## Explore it yourself
 #
-# Choose a number of workers, a kind of task (*io* waits, *cpu* computes) and an executor, then press
-# **Run**: eight 0.1 s tasks run again and their timeline is redrawn. Try *io* with 1, 2, 4 and 8
-# threads and predict the time before you press Run; then try *cpu* on threads and on processes
-# (notebook 01 explains why they differ). Where widgets are not available,
+# Choose a number of workers, a kind of task and an executor, then press **Run**: eight tasks run
+# again and their timeline is redrawn. An *io* task waits 0.1 s; a *cpu* task computes a fixed amount
+# of pure Python, about 0.1 s on one free core. Try *io* with 1, 2, 4 and 8 threads and predict the
+# time before you press Run; then try *cpu* on threads and on processes (notebook 01 explains why
+# they differ). Where widgets are not available,
 # `explore(widgets=False, kind=..., executor=..., workers=...)` runs once and draws the same picture.
 
 # %% tags=["nbval-ignore-output"]

@@ -270,9 +270,10 @@ print("under 100 bytes:", len(data) < 100, "| names its module:", b"futureslab.t
 # too, but its module is the notebook's `__main__`. Under `fork` the worker is a copy of the notebook
 # and finds it; under `spawn` (macOS, Windows) or `forkserver` (the default on Linux and other POSIX
 # systems except macOS from Python 3.14) it does not. The cell then shows `BrokenProcessPool`, and the
-# worker's own traceback (`AttributeError: Can't get attribute …`) is written to its standard error:
-# in JupyterLab (ipykernel 6 or newer) that text appears under the running cell, in red; from a script,
-# on the terminal. Keep work for process pools in a `.py` module and import it.
+# worker's own traceback (`AttributeError: Can't get attribute …`) is written to its standard error.
+# On Linux and macOS, ipykernel 6 and newer forward that to the notebook: it appears under the running
+# cell as standard-error text. On Windows, and from a script, it appears in the terminal that started
+# Jupyter or the script. Keep work for process pools in a `.py` module and import it.
 #
 # ## 6. What a process costs
 #

@@ -31,6 +31,7 @@ import concurrent.futures as cf
 import sys
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, ProcessPoolExecutor,
                                 ThreadPoolExecutor, wait)
 
@@ -39,8 +40,9 @@ import matplotlib.pyplot as plt
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb02 as check
-from futureslab.claims import claim
-from futureslab.tasks import sleep_for, sleep_then_return, unlucky
+from futureslab.claims import Room, claim
+from futureslab.cores import LoadMeter
+from futureslab.tasks import fail, sleep_for, sleep_then_return, unlucky
 from futureslab.timing import fmt_seconds, stopwatch
 from futureslab.trace import Tracer
 
@@ -211,6 +213,30 @@ print("for task 1, exception():", futures[0].exception())
 failed.result()
 
 # %% [markdown]
+# **From a process pool, the worker's traceback comes along.** The exception is pickled in the worker
+# and raised again in your process, so its own traceback only shows your side (`result()` and the
+# pool's internals). The pool attaches the worker's traceback, as text, as the exception's
+# `__cause__`, an exception of the private type `_RemoteTraceback`: in an error message it appears
+# above yours, after "The above exception was the direct cause of the following exception". To read
+# it in code, look at `exc.__cause__`:
+
+# %%
+with ProcessPoolExecutor(max_workers=1) as pool:
+    try:
+        pool.submit(fail, "broken in the worker").result()
+    except ValueError as exc:
+        error, remote = exc, exc.__cause__
+print("caught:", repr(error))
+print("its __cause__ is a", type(remote).__name__)
+print("the worker's traceback ends with:")
+for line in str(remote).strip().strip('"').strip().splitlines()[-2:]:
+    print("   ", line.strip())
+
+# %%
+claim(type(remote).__name__ == "_RemoteTraceback" and "raise ValueError(message)" in str(remote),
+      "the worker's traceback came back as the exception's __cause__")
+
+# %% [markdown]
 # The flip side: **a failed task whose future you never read fails silently.** Nothing is printed. If
 # you `submit` work and throw the futures away, you will never hear about its errors: always keep the
 # futures and read each one's `result()` (or `exception()`).
@@ -260,8 +286,61 @@ claim(late.end > gave_up_at + 0.2 and future.result() == "late answer",
       gave_up_at=gave_up_at, task_end=late.end)
 
 # %% [markdown]
-# To really stop work you need the task's cooperation (a flag it checks, like the gate `Event` above),
-# or a process you may kill; cancel() only removes work that has not started.
+# **To really stop a running task** you need its cooperation, or a process you may kill; `cancel()`
+# only removes work that has not started.
+#
+# *Cooperation* means the task checks a flag between steps. A `threading.Event` is the usual flag:
+# the task asks `stop.is_set()` (or waits with `stop.wait(seconds)`, which returns early when the flag
+# is set) and returns what it has so far. Here a task that would take 3 s is told to stop after 0.2 s:
+
+# %%
+def count_slowly(stop, steps=30, step_seconds=0.1):
+    """Count up to `steps`, one step every `step_seconds`, unless `stop` is set first."""
+    done = 0
+    for _ in range(steps):
+        if stop.wait(step_seconds):  # True as soon as someone sets the flag
+            break
+        done += 1
+    return done
+
+
+stop = threading.Event()
+with ThreadPoolExecutor(max_workers=1) as pool, stopwatch() as whole:
+    counting = pool.submit(count_slowly, stop)
+    time.sleep(0.2)
+    stop.set()  # ask the task to stop; cancel() would return False, it is running
+    steps_done = counting.result()
+print(f"the task stopped after {steps_done} of 30 steps; the with block ended after {fmt_seconds(whole)}")
+
+# %%
+claim(steps_done < 30 and whole.elapsed < 1.5,
+      "the running task saw the flag and returned early, so the with block did not wait 3 s",
+      steps=steps_done, seconds=whole.elapsed)
+
+# %% [markdown]
+# *A process you may kill*: a task in a worker process can be stopped from outside by ending the
+# process. Python 3.14 added `ProcessPoolExecutor.terminate_workers()` and `kill_workers()` (SIGTERM
+# and SIGKILL on POSIX; on Windows both end the process at once). They stop every worker, running
+# tasks included; the futures of those tasks fail with `BrokenProcessPool`, and the pool cannot be
+# used again. Before 3.14 there is no public way: run such a task in a `multiprocessing.Process` of
+# your own, which has `terminate()`. The next cell runs the 3.14 methods when your Python has them.
+
+# %% tags=["nbval-ignore-output"]
+print(sys.version.split()[0])
+if hasattr(ProcessPoolExecutor, "terminate_workers"):
+    pool = ProcessPoolExecutor(max_workers=1)
+    long_task = pool.submit(sleep_for, 30)
+    time.sleep(0.3)  # give the worker time to pick the task up
+    with stopwatch() as stopping:
+        pool.terminate_workers()
+        outcome = long_task.exception(timeout=10)
+    pool.shutdown()
+    print(f"terminate_workers(): the 30 s task ended after {fmt_seconds(stopping)} with "
+          f"{type(outcome).__name__}")
+    claim(stopping.elapsed < 5 and isinstance(outcome, BrokenProcessPool),
+          "terminate_workers() stopped a running 30 s task at once; its future got BrokenProcessPool")
+else:
+    print("this Python has no terminate_workers() (added in 3.14): nothing to run here")
 
 # %% [markdown]
 # ## 5. Waiting for many: `wait()`
@@ -283,7 +362,7 @@ def numbers(fs):
 
 
 returned_at = {}
-with Tracer() as tracer, ThreadPoolExecutor(max_workers=5) as pool:
+with LoadMeter() as load, Tracer() as tracer, ThreadPoolExecutor(max_workers=5) as pool:
     task = tracer.wrap(unlucky)
     futures = {pool.submit(task, n, 0.2): n for n in range(1, 6)}
     for how in ("timeout=0.05", FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED):
@@ -303,13 +382,22 @@ for (how, t), color in zip(returned_at.items(), ["grey", "tab:blue", "tab:red", 
 ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="wait() returned", title_fontsize=7)
 plt.show()
 
+# %% [markdown]
+# The next checks compare times with the tasks' known durations, which holds only if the machine ran
+# our threads on time: while the cell ran, a `LoadMeter` measured how much CPU *other* programs used.
+# If they left less than a core free, a check says "cannot be shown right now" instead of judging.
+
 # %%
-t = returned_at
-claim(t["timeout=0.05"] < 0.15, "wait(timeout=) returned early without raising", returned=t["timeout=0.05"])
+t, room = returned_at, Room.now(load)
+claim(t["timeout=0.05"] < 0.15, "wait(timeout=) returned early without raising",
+      needs_cores=1, room=room, returned=t["timeout=0.05"])
 claim(0.15 < t[FIRST_COMPLETED] < t[FIRST_EXCEPTION] < t[ALL_COMPLETED],
-      "FIRST_COMPLETED returned first, then FIRST_EXCEPTION, then ALL_COMPLETED", **t)
+      "FIRST_COMPLETED returned first, then FIRST_EXCEPTION, then ALL_COMPLETED",
+      first_completed=t[FIRST_COMPLETED], first_exception=t[FIRST_EXCEPTION],
+      all_completed=t[ALL_COMPLETED])
 claim(abs(t[FIRST_EXCEPTION] - 0.6) < 0.15 and abs(t[ALL_COMPLETED] - 1.0) < 0.2,
-      "FIRST_EXCEPTION returned when task 3 failed, ALL_COMPLETED when the slowest task ended", **t)
+      "FIRST_EXCEPTION returned when task 3 failed, ALL_COMPLETED when the slowest task ended",
+      needs_cores=1, room=room, first_exception=t[FIRST_EXCEPTION], all_completed=t[ALL_COMPLETED])
 
 # %% [markdown]
 # Note that `wait()` only *sorts* the futures: the failed one sits in `done` like the others, and you
@@ -321,7 +409,8 @@ claim(abs(t[FIRST_EXCEPTION] - 0.6) < 0.15 and abs(t[ALL_COMPLETED] - 1.0) < 0.2
 #
 # Replace `raise NotImplementedError`, run the cell, then the checker cell below it. Each checker runs
 # your function with a thread pool and a traced task whose duration it knows, so it can tell whether
-# the tasks overlapped and when your function returned. Stuck? `checks.solution("02.1")`.
+# the tasks overlapped and when your function returned. A hint appears when the answer is not right
+yet; the worked solutions are in a cell at the end of the exercises.
 #
 # ### Exercise 02.1: start every task, wait for none
 #
@@ -365,11 +454,11 @@ def first_done(pool, task, items):
 # %%
 check.first_done(first_done)
 
-# %% [markdown]
-# To see a worked solution (try first!):
-
 # %%
-checks.solution("02.2")
+# Stuck? Uncomment a line to see a worked solution (try first!).
+# checks.solution("02.1")
+# checks.solution("02.2")
+# checks.solution("02.3")
 
 # %% [markdown]
 # ## Recap

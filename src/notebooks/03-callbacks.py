@@ -27,13 +27,11 @@
 # 0.1 s of random extra, so requests finish in a jumbled order, as they do on a real network).
 
 # %%
-import logging
 import os
 import sys
 import threading
 import time
 from concurrent.futures import CancelledError, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 from tqdm import tqdm
@@ -41,7 +39,8 @@ from tqdm import tqdm
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb03 as check
-from futureslab.claims import claim, measure_until
+from futureslab.claims import claim
+from futureslab.lessons import callback_errors
 from futureslab.server import LocalAPI
 from futureslab.tasks import fetch_post, sleep_then_return, square, unlucky
 from futureslab.trace import Tracer
@@ -118,6 +117,41 @@ claim(seen[0]["thread"] is not threading.main_thread(),
       "and on a helper thread of the pool, not on the notebook's main thread")
 
 # %% [markdown]
+# **`result()` and `wait()` do not wait for the callbacks.** When a task finishes, the future first
+# stores the result and wakes everyone waiting on it, *then* calls its done-callbacks. So `result()`,
+# `wait()` and `as_completed()` can hand you control while the callbacks are still running (or have not
+# started). Here a callback that takes 0.3 s is attached while the task is still held at a gate:
+
+# %%
+callback_log = []
+
+
+def slow_callback(future):
+    time.sleep(0.3)  # e.g. writing the result somewhere
+    callback_log.append("callback finished")
+
+
+gate = threading.Event()
+with ThreadPoolExecutor(max_workers=1) as executor:
+    future = executor.submit(gate.wait, 5)  # held until we open the gate
+    future.add_done_callback(slow_callback)  # attached while the task is still running
+    gate.set()
+    future.result()
+    after_result = list(callback_log)
+print("right after result() returned: ", after_result)
+print("after the with block:          ", callback_log)
+
+# %%
+claim(after_result == [] and callback_log == ["callback finished"],
+      "result() returned before the done-callback had finished; the with block waited for it")
+
+# %% [markdown]
+# The `with` block (that is, `shutdown(wait=True)`) waits for the pool's threads to end, and a worker
+# thread runs a task's callbacks before it takes the next task, so after the block every callback of a
+# thread pool has run. If you need the callbacks' work (a total, a progress count), read it after the
+# pool has shut down, not right after `result()` or `wait()`. Exercise 03.2 checks this.
+
+# %% [markdown]
 # ## 2. When a callback raises
 #
 # A task's exception is kept in its future for you to collect. A *callback's* exception has nowhere to
@@ -128,22 +162,6 @@ claim(seen[0]["thread"] is not threading.main_thread(),
 # traceback lands on stderr).
 
 # %%
-@contextmanager
-def callback_errors():
-    """Collect what the concurrent.futures logger reports (callback errors) into a list."""
-    caught = []
-    handler = logging.Handler()
-    handler.emit = caught.append
-    logger = logging.getLogger("concurrent.futures")
-    logger.addHandler(handler)
-    old_propagate, logger.propagate = logger.propagate, False
-    try:
-        yield caught
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = old_propagate
-
-
 def buggy_callback(future):
     return 1 / 0  # a bug in the callback, not in the task
 
@@ -372,12 +390,13 @@ print("same posts as before:", posts_again == posts)
 # steps: read the total, add, write it back. If another callback reads the total between our read and
 # our write, one of the two additions is lost. In plain Python that window is tiny, which is why such
 # bugs survive testing; any real work between the read and the write (a database call, a log line)
-# widens it. We widen it with `time.sleep(0)`, which lets another thread run right there.
+# widens it. We widen it with `time.sleep(0.001)`, a millisecond of "work" during which other threads
+# run.
 #
-# 400 tasks on 8 threads, each returning its input; the total should be 0 + 1 + ... + 399 = 79800.
+# 200 tasks on 8 threads, each returning its input; the total should be 0 + 1 + ... + 199 = 19900.
 
-# %%
-VALUES = list(range(400))
+# %% tags=["nbval-ignore-output"]
+VALUES = list(range(200))
 EXPECTED = sum(VALUES)
 
 
@@ -390,7 +409,7 @@ def total_in_callbacks(values, lock=None, workers=8):
             lock.acquire()
         try:
             current = state["total"]  # read
-            time.sleep(0)  # another thread may run here
+            time.sleep(0.001)  # other threads run here
             state["total"] = current + future.result()  # write back
         finally:
             if lock is not None:
@@ -402,7 +421,10 @@ def total_in_callbacks(values, lock=None, workers=8):
     return state["total"]
 
 
-unsafe = measure_until(lambda: total_in_callbacks(VALUES), lambda total: total < EXPECTED)
+unsafe = total_in_callbacks(VALUES)
+print(f"without a lock: total = {unsafe} (expected {EXPECTED})")
+
+# %%
 claim(unsafe < EXPECTED, "without a lock, callbacks lost at least one update",
       total=unsafe, expected=EXPECTED)
 
@@ -425,14 +447,15 @@ claim(all(total_in_callbacks(VALUES, lock=threading.Lock()) == EXPECTED for _ in
 #
 # Each checker calls your function with a *task* of its own: a function of one item that you run on a
 # pool, once per item. The checker sees when each task ran and on which thread, so it can tell whether
-# your answer is right *and* whether it really ran concurrently. Stuck? `checks.solution("03.1")`
-# prints a worked solution.
+# your answer is right *and* whether it really ran concurrently. A hint appears while the answer is
+# not right yet; the worked solutions are in a cell after the exercises.
 #
 # ### Exercise 03.1: live progress
 #
 # Write `run_with_progress(task, items, report)`: run `task(item)` for every item on a thread pool and,
 # each time a task finishes, call `report(done, total)` **from a done-callback** (`done` counts 1, 2,
-# ..., `total` with no number repeated). Return the results in the order of `items`.
+# ..., `total` with no number repeated). Like drawing a progress bar, `report` is not thread-safe:
+# never let two threads run it at the same moment. Return the results in the order of `items`.
 
 # %%
 def run_with_progress(task, items, report):

@@ -41,10 +41,12 @@ import matplotlib.pyplot as plt
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb04 as check
-from futureslab.claims import claim, measure_until
+from futureslab.claims import Room, claim
+from futureslab.cores import LoadMeter
+from futureslab.lessons import first_that_holds, mark_received
 from futureslab.data import USERS
 from futureslab.server import LocalAPI
-from futureslab.tasks import fail_on, fetch_post, fetch_user, sleep_then_return, square
+from futureslab.tasks import fetch_post, fetch_user, sleep_then_return, square, unlucky
 from futureslab.timing import fmt_seconds, fmt_speedup, measure, speedup, stopwatch
 from futureslab.trace import Tracer
 
@@ -80,7 +82,7 @@ print(f"first result received after {fmt_seconds(arrivals[0][1])}, although item
       f"was ready after about {fmt_seconds(DURATIONS[5])}")
 
 # %%
-arrivals = measure_until(map_arrivals, lambda a: a[0][1] >= 0.9 * max(DURATIONS))
+arrivals = first_that_holds(map_arrivals, lambda a: a[0][1] >= 0.9 * max(DURATIONS))
 claim([item for item, _ in arrivals] == ITEMS, "map gave the results in input order")
 claim(arrivals[0][1] >= 0.9 * max(DURATIONS),
       "map held back every result until the slowest task, item 0, had finished",
@@ -111,15 +113,18 @@ with ThreadPoolExecutor(max_workers=2) as executor:
 # input (a stream, a queue, `itertools.count()`), `map` never returns at all. Section 5 shows the fix.
 # (Python 3.14 adds `executor.map(..., buffersize=n)`, which reads only `n` items ahead.)
 #
-# **An exception is raised when you reach that result.** If task 3 fails, you still get results 0, 1
-# and 2; the exception comes out of the iterator at position 3, and after it the iterator is finished:
-# results 4 and 5 are lost to you, although their tasks ran.
+# **An exception is raised when you reach that result, and `map` cancels what is still waiting.**
+# If task 3 fails, you still get the results of tasks 0, 1 and 2; the exception comes out of the
+# iterator at position 3, and after it the iterator is finished. On its way out, `map` cancels every
+# task that is still *pending* (queued, not started), so those never run. To see it we run six tasks
+# on **one** worker: `unlucky(n, 0.1)` sleeps `n` × 0.1 s and returns `n * 2`, but raises
+# `ValueError` for `n == 3`.
 
 # %%
 with Tracer() as tracer:
-    traced = tracer.wrap(fail_on)  # fail_on(n) returns n * 2, but raises ValueError for n == 3
-    with ThreadPoolExecutor(max_workers=3) as executor:
-        results = executor.map(traced, range(6))
+    traced = tracer.wrap(unlucky)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        results = executor.map(traced, range(6), [0.1] * 6)
         received = []
         try:
             for value in results:
@@ -127,12 +132,40 @@ with Tracer() as tracer:
         except ValueError as exc:
             print(f"received {received}, then ValueError: {exc}")
         print("what the iterator gives after the error:", list(results))
+ran = sorted(int(r.task) for r in tracer.records)
+print("task 5 ran:", 5 in ran)
 
 # %%
-claim(len(tracer.records) == 6, "all six tasks ran, including the two whose results we never got",
-      tasks_run=len(tracer.records))
+claim(received == [0, 2, 4] and 5 not in ran,
+      "map gave results 0-2, raised at task 3, and cancelled task 5, which never ran",
+      received=received, tasks_run=ran)
 
 # %% [markdown]
+# Task 4 is a race: the worker takes it from the queue the moment task 3 fails, and if it gets there
+# before `map` cancels it, it runs to its end with nobody to read its result (a running task cannot be
+# cancelled). Task 5 is still queued at that moment, so it is always cancelled.
+#
+# **Dropping the iterator cancels too.** If you stop reading, say after the first result, and the
+# iterator goes away (`del`, or the function that held it returns), `map` cancels the pending tasks
+# the same way. CPython does it at once; other Pythons when the iterator is garbage-collected, so call
+# `results.close()` to be sure.
+
+# %%
+with Tracer() as tracer:
+    traced = tracer.wrap(sleep_then_return)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        results = executor.map(traced, range(6), [0.2] * 6)
+        first = next(results)
+        del results  # we stop reading: the iterator is dropped
+dropped_ran = sorted(int(r.task) for r in tracer.records)
+print("first result:", first, "| tasks 2 to 5 ran:", any(n >= 2 for n in dropped_ran))
+
+# %%
+claim(first == 0 and max(dropped_ran) <= 1,
+      "after the iterator was dropped, only the task already running finished; the rest were cancelled",
+      tasks_run=dropped_ran)
+
+# # %% [markdown]
 # If you need every result, failures included, `map` is the wrong tool: submit each task and collect
 # each future's outcome (`as_completed`, below), or catch the error inside the task function and return
 # it as a value.
@@ -157,14 +190,15 @@ def map_with_deadline():
     return received, error, raised_at if error else None, sw.elapsed
 
 
-received, error, raised_at, total = measure_until(map_with_deadline, lambda r: r[0] == [0, 1])
+with LoadMeter() as load:
+    received, error, raised_at, total = first_that_holds(map_with_deadline, lambda r: r[0] == [0, 1])
 print(f"received {received}, then {error} after {fmt_seconds(raised_at)}")
 print(f"the with block still waited for the two running tasks: {fmt_seconds(total)} in all")
 
 # %%
 claim(received == [0, 1] and 0.55 <= raised_at < 0.8,
       "map's timeout ran out 0.6 s after the map() call, while results 2 and 3 were still running",
-      received=received, raised_at=raised_at)
+      needs_cores=1, room=Room.now(load), received=received, raised_at=raised_at)
 claim(total >= 0.75, "leaving the with block waited for the running tasks anyway", total=total)
 
 # %% [markdown]
@@ -252,7 +286,7 @@ for user_id, name in sorted(arrival)[:3]:
 print("...")
 
 # %%
-arrival = measure_until(users_as_completed, lambda a: [u for u, _ in a] != sorted(u for u, _ in a))
+arrival = first_that_holds(users_as_completed, lambda a: [u for u, _ in a] != sorted(u for u, _ in a))
 claim([u for u, _ in arrival] != list(range(1, 11)), "the users arrived in an order other than 1 to 10")
 claim(all(name == USERS[user_id - 1]["name"] for user_id, name in arrival),
       "the dictionary matched every result to the right user")
@@ -280,7 +314,7 @@ def as_completed_with_deadline():
     return sorted(received), stragglers, finished, sw.elapsed
 
 
-received, stragglers, finished, total = measure_until(
+received, stragglers, finished, total = first_that_holds(
     as_completed_with_deadline, lambda r: len(r[0]) == 8 and r[1] == [8, 9])
 print(f"received {len(received)} results, then TimeoutError; still running then: {stragglers}")
 print(f"after the with block, finished: {finished}  ({fmt_seconds(total)} in all)")
@@ -297,8 +331,11 @@ claim(len(received) == 8 and stragglers == [8, 9] and finished == list(range(10)
 # - **a timeout that fits the worst case**: rounds × the longest task, plus slack
 #   (here ⌈10 / 4⌉ × 0.2 s = 0.6 s, so at least 0.7 s);
 # - **catch `concurrent.futures.TimeoutError` around the loop** and decide what to do with what is
-#   left: `executor.shutdown(wait=False, cancel_futures=True)` cancels what has not started and lets
-#   you move on while the running ones finish in the background (exercise 04.2);
+#   left: `executor.shutdown(wait=False, cancel_futures=True)` cancels what has not started and
+#   returns at once, while the running ones finish in the background. It lets you move on only if you
+#   are not inside a `with` block for that executor: leaving the block calls `shutdown(wait=True)`,
+#   which still waits for the running tasks. Exercise 04.2 creates the executor without `with` for
+#   that reason;
 # - **`wait(futures, timeout=t)`**, which never raises: it returns the sets `(done, not_done)`.
 
 # %% [markdown]
@@ -328,12 +365,9 @@ def collect(how):
     return tracer, received
 
 
-def both():
-    return collect("map"), collect("as_completed")
-
-
-(map_trace, map_got), (ac_trace, ac_got) = measure_until(
-    both, lambda r: r[1][1][0][1] <= 0.5 * r[0][1][0][1])
+with LoadMeter() as load:
+    map_trace, map_got = collect("map")
+    ac_trace, ac_got = collect("as_completed")
 print("map received:         ", [item for item, _ in map_got])
 print(f"as_completed received first: item {ac_got[0][0]}, a {MIXED[ac_got[0][0]]} s task; the rest in finish order")
 
@@ -342,20 +376,7 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharex=True, layout="constrain
 for ax, tracer, got, title in [(axes[0], map_trace, map_got, "executor.map"),
                                (axes[1], ac_trace, ac_got, "as_completed")]:
     tracer.plot(ax=ax, title=title)
-    workers = sorted(tracer.workers, key=lambda w: int(w.split("-")[1]))
-    row = len(workers)
-    ax.scatter([t for _, t in got], [row] * len(got), marker="v", color="black", zorder=3)
-    bursts = []  # results received within 10 ms of each other share one label
-    for item, t in got:
-        if bursts and t - bursts[-1][1] < 0.01:
-            bursts[-1][0].append(str(item))
-        else:
-            bursts.append(([str(item)], t))
-    for k, (labels, t) in enumerate(bursts):
-        ax.annotate(",".join(labels), (t, row), textcoords="offset points",
-                    xytext=(0, 6 if k % 2 else -12), ha="center", fontsize=7)
-    ax.set_yticks(range(row + 1), workers + ["received"])
-    ax.set_ylim(row + 0.7, -0.6)
+    mark_received(ax, tracer, got)  # the extra "received" row (futureslab.lessons)
 plt.show()
 
 # %% [markdown]
@@ -387,11 +408,13 @@ ac_order = [item for item, _ in ac_got]
 claim([item for item, _ in map_got] == list(range(len(MIXED))), "map delivered in input order")
 claim(all(ends[a] <= ends[b] + 0.015 for a, b in zip(ac_order, ac_order[1:])),
       "as_completed delivered in finish order")
+room = Room.now(load)  # the timing claims need our threads run on time: at least one free core
 claim(firsts["as_completed"] <= 0.5 * firsts["map"],
-      "as_completed's first result came in at most half the time of map's", **firsts)
+      "as_completed's first result came in at most half the time of map's",
+      needs_cores=1, room=room, **firsts)
 claim(abs(map_got[-1][1] - ac_got[-1][1]) < 0.1,
       "both had every result at about the same time: the order changes, not the total",
-      map_last=map_got[-1][1], as_completed_last=ac_got[-1][1])
+      needs_cores=1, room=room, map_last=map_got[-1][1], as_completed_last=ac_got[-1][1])
 
 # %% [markdown]
 # **Which to use?** `map` when you want the results lined up with the inputs and will use them all

@@ -203,8 +203,8 @@ print(f"streaming: everything in {fmt_seconds(streaming.elapsed)}, first file sa
 
 # %% [markdown]
 # **The picture.** One row per worker, grouped by stage; every bar of one colour belongs to one post,
-# labelled with its id. The red-hatched bar is post 999's download, which raised `FetchFailed` (HTTP
-# 404): a failed task stays on the picture, as it stays in the ledger. Saving a file takes about a
+# labelled with its id. The white bar with a red hatch is post 999's download, which raised
+# `FetchFailed` (HTTP 404): a failed task stays on the picture, as it stays in the ledger. Saving a file takes about a
 # millisecond, too short to see as a bar, so each save is a diamond at the moment it started. *Look
 # at when the first diamond appears:* in the staged run (top) only after every download and every
 # analysis; in the streaming run (bottom) analysis starts while downloads are still going on, and the
@@ -244,16 +244,16 @@ def streaming_wins(runs):
 
 again_staged, again_streaming = measure_until(race_pipelines, streaming_wins)
 room = Room.now(load)
-print(f"time to first result: staged {fmt_seconds(again_staged.first_saved)}, "
-      f"streaming {fmt_seconds(again_streaming.first_saved)}")
-print(f"total time:           staged {fmt_seconds(again_staged.elapsed)}, "
-      f"streaming {fmt_seconds(again_streaming.elapsed)}")
 claim(again_streaming.first_saved <= 0.5 * again_staged.first_saved,
       "the streaming pipeline saved its first file in at most half the staged pipeline's time",
       needs_cores=1, room=room, staged=again_staged.first_saved, streaming=again_streaming.first_saved)
 claim(again_streaming.elapsed <= 1.1 * again_staged.elapsed,
       "and it was no slower overall (within 10%), since analysis overlapped the downloads",
       needs_cores=1, room=room, staged=again_staged.elapsed, streaming=again_streaming.elapsed)
+print(f"time to first result: staged {fmt_seconds(again_staged.first_saved)}, "
+      f"streaming {fmt_seconds(again_streaming.first_saved)}")
+print(f"total time:           staged {fmt_seconds(again_staged.elapsed)}, "
+      f"streaming {fmt_seconds(again_streaming.elapsed)}")
 
 # %% [markdown]
 # Streaming pays most when the stages take similar time and items arrive unevenly; its first result
@@ -277,6 +277,12 @@ print("post 999's history:", streaming.ledger.history(999))
 print("server:", api.stats())
 
 # %%
+claim(staged.outcomes[999] == streaming.outcomes[999] == ("failed", "download: FetchFailed: HTTP 404 (not retried)"),
+      "post 999 failed at download with its reason, HTTP 404, and was not retried")
+claim(api.stats()["failures"] > 0
+      and all(run.outcomes[i][0] == "saved" for run in (staged, streaming) for i in range(1, 17)),
+      "the server failed some requests, yet retries saved every existing post in both runs",
+      failures=api.stats()["failures"])
 for name, run, saver in (("staged", staged, staged_saver), ("streaming", streaming, streaming_saver)):
     count, files = pipeline.tally(INPUTS, run.ledger), saver.verify(run.ledger)
     claim(count["missing"] == count["unexpected"] == count["duplicates"] == 0
@@ -286,12 +292,6 @@ for name, run, saver in (("staged", staged, staged_saver), ("streaming", streami
           and not (files["bad"] or files["missing"] or files["unexpected"] or files["temporary"]),
           f"{name}: every saved item's file read back intact, and no other file is there",
           good=files["good"], saved=count["saved"])
-claim(staged.outcomes[999] == streaming.outcomes[999] == ("failed", "download: FetchFailed: HTTP 404 (not retried)"),
-      "post 999 failed at download with its reason, HTTP 404, and was not retried")
-claim(api.stats()["failures"] > 0
-      and all(run.outcomes[i][0] == "saved" for run in (staged, streaming) for i in range(1, 17)),
-      "the server failed some requests, yet retries saved every existing post in both runs",
-      failures=api.stats()["failures"])
 
 # %% [markdown]
 # ## 5. When a stage fails partway
@@ -332,10 +332,10 @@ with ThreadPoolExecutor(max_workers=4) as pool:
     for future in as_completed(futures):
         partway.ledger.saved(futures[future], future.result())  # an error here would show: nothing hides it
 count, files = pipeline.tally(INPUTS, partway.ledger), full_disk.verify(partway.ledger)
-print(f"after resuming: saved {count['saved']}, failed {count['failed']}, duplicates {count['duplicates']}")
 claim(count["saved"] == 16 and count["missing"] == count["duplicates"] == 0 and files["good"] == 16,
       "after resuming, all 16 existing posts are saved, accounted for once, and read back intact")
 claim(api.stats()["requests"] == requests_before, "resuming downloaded nothing again")
+print(f"after resuming: saved {count['saved']}, failed {count['failed']}, duplicates {count['duplicates']}")
 
 # %% [markdown]
 # ### A worker process dies
@@ -353,18 +353,19 @@ with Tracer() as trace:
 crashed, crashed_saver, crashed_trace = run, saver, trace
 count, files = pipeline.tally(INPUTS, crashed.ledger), crashed_saver.verify(crashed.ledger)
 retried = sorted(item for item, status, _ in crashed.ledger.events if status == "retried")
-print(f"workers that died: {crash.crashes()}; fresh pools: {crashed.restarts}; posts analysed again: {len(retried)}")
-print("post 5's history:", *crashed.ledger.history(5), sep="\n  ")
 claim(crash.crashes() == 1 and crashed.restarts == 1 and 5 in retried,
       "a worker process died partway, and the pipeline replaced its pool")
 claim(count["saved"] == 16 and count["failed"] == 1 and count["missing"] == count["duplicates"] == 0
       and files["good"] == 16 and not files["temporary"],
       "every existing post was still saved once and read back intact: nothing lost")
+print(f"workers that died: {crash.crashes()}; fresh pools: {crashed.restarts}")
+print("post 5's history:", *crashed.ledger.history(5), sep="\n  ")
 
 # %% [markdown]
 # *In the timeline, the analysis rows after the crash belong to the fresh pool's new worker processes;
 # the task that died left no bar (it never finished), its retry did.* Which tasks were in the pool
-# when it broke depends on timing, so the number of posts analysed again varies from run to run.
+# when it broke depends on timing, so how many posts were analysed again varies from run to run
+# (`retried` lists them).
 
 # %%
 pipeline.plot_pipeline(crashed_trace, title="a worker died: a fresh pool analysed the affected posts again")

@@ -12,6 +12,8 @@
 # **In this notebook you will**
 # - see a blocking call freeze the event loop, measured by a heartbeat;
 # - use the three bridges: `loop.run_in_executor`, `asyncio.to_thread` and `asyncio.wrap_future`;
+# - see what the bridges do not do: a timeout does not stop the thread, `run_in_executor` does not
+#   carry context variables, and `asyncio.run` waits for executor jobs you never awaited;
 # - run the same I/O job on threads and on asyncio (with the `aiohttp` client), side by side;
 # - learn when each one fits.
 #
@@ -30,6 +32,7 @@
 
 # %%
 import asyncio
+import contextvars
 import functools
 import threading
 import time
@@ -41,7 +44,8 @@ import matplotlib.pyplot as plt
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb08 as check
-from futureslab.claims import claim, measure_until
+from futureslab.claims import Room, claim
+from futureslab.cores import LoadMeter
 from futureslab.plots import runtime_bars
 from futureslab.server import LocalAPI
 from futureslab.tasks import count_primes, count_primes_in, fetch_post, get_json, prime_ranges, sleep_for
@@ -97,8 +101,9 @@ async def on_a_thread():
     return await asyncio.to_thread(get_json, "/slow?seconds=0.3")
 
 
-_, frozen_gap = await with_heartbeat(blocking_inside())
-_, free_gap = await with_heartbeat(on_a_thread())
+with LoadMeter() as load:
+    _, frozen_gap = await with_heartbeat(blocking_inside())
+    _, free_gap = await with_heartbeat(on_a_thread())
 print(f"longest heartbeat gap, blocking call inside the coroutine: {fmt_seconds(frozen_gap)}")
 print(f"longest heartbeat gap, same call via asyncio.to_thread:    {fmt_seconds(free_gap)}")
 
@@ -107,8 +112,10 @@ claim(frozen_gap >= 0.25, "the blocking call froze the event loop for about 0.3 
 for attempt in range(2):  # a busy machine can delay one tick: measure again before concluding
     if free_gap < 0.15:
         break
-    _, free_gap = await with_heartbeat(on_a_thread())
-claim(free_gap < 0.15, "with asyncio.to_thread the heartbeat kept ticking", gap=free_gap)
+    with load:
+        _, free_gap = await with_heartbeat(on_a_thread())
+claim(free_gap < 0.15, "with asyncio.to_thread the heartbeat kept ticking",
+      needs_cores=1, room=Room.now(load), gap=free_gap)
 
 # %% [markdown]
 # **What it means.** Nothing in the blocking version looks wrong: no error, the right answer, just every
@@ -159,19 +166,121 @@ RANGES = prime_ranges(300_000, chunks=4)
 with ProcessPoolExecutor(max_workers=2) as pool:
     pool.submit(sleep_for, 0).result()  # start a worker first, so the heartbeat measures only the work
     cf_futures = [pool.submit(count_primes_in, r) for r in RANGES]
-    counts, cpu_gap = await with_heartbeat(asyncio.gather(*map(asyncio.wrap_future, cf_futures)))
+    with LoadMeter() as load:  # other programs' CPU use while we measure (our workers do not count)
+        counts, cpu_gap = await with_heartbeat(asyncio.gather(*map(asyncio.wrap_future, cf_futures)))
 print(f"{sum(counts)} primes below 300000; longest heartbeat gap {fmt_seconds(cpu_gap)}")
 
 # %%
 claim(sum(counts) == count_primes(0, 300_000), "the worker processes counted the right number of primes")
-claim(cpu_gap < 0.15, "the event loop kept ticking while the processes computed", gap=cpu_gap)
+claim(cpu_gap < 0.15, "the event loop kept ticking while the processes computed",
+      needs_cores=1, room=Room.now(load), gap=cpu_gap)
 
 # %% [markdown]
 # The bridge also goes the other way: from a plain thread, `asyncio.run_coroutine_threadsafe(coro, loop)`
 # schedules a coroutine on a running loop and returns a `concurrent.futures.Future` that the thread can
 # wait on with `.result(timeout=...)`.
 #
-# ## 3. The same I/O job on threads and on asyncio
+# ## 3. What the bridges do not do
+#
+# **A timeout does not stop the thread.** `asyncio.wait_for(..., timeout)` cancels what it waits for,
+# and for a coroutine that is the end of it. But `to_thread` and `run_in_executor` hand the call to a
+# thread; cancelling the awaitable only stops the *waiting*: the thread cannot be interrupted and runs
+# the call to its end (as `future.result(timeout=...)` in notebook 02).
+
+# %%
+finished = threading.Event()
+
+
+def slow_job(seconds):
+    time.sleep(seconds)
+    finished.set()
+    return "done"
+
+
+async def give_up_early():
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(slow_job, 0.6), timeout=0.2)
+    except asyncio.TimeoutError:  # asyncio's name for it works on every version
+        return "gave up"
+
+
+outcome = await give_up_early()
+finished_when_we_gave_up = finished.is_set()
+finished_later = await asyncio.to_thread(finished.wait, 5)
+print(f"wait_for: {outcome!r}; the thread had finished then: {finished_when_we_gave_up}; "
+      f"it finished later anyway: {finished_later}")
+
+# %%
+claim(outcome == "gave up" and not finished_when_we_gave_up and finished_later,
+      "wait_for gave up after 0.2 s, but the thread ran on to the end of its 0.6 s job")
+
+# %% [markdown]
+# To really stop such a job, let it cooperate: pass it a `threading.Event` it checks between steps
+# (notebook 02), and set the event when you give up.
+#
+# **Context variables travel with `to_thread`, not with `run_in_executor`.** A `contextvars.ContextVar`
+# holds per-request state in async code (a request id for the logs, the current user). `to_thread`
+# copies the caller's context into the thread; `run_in_executor` does not, so the function sees the
+# thread's own context: the variable's default. Pass a copy yourself with
+# `loop.run_in_executor(pool, contextvars.copy_context().run, fn, *args)`.
+
+# %%
+request_id = contextvars.ContextVar("request_id", default="(not set)")
+
+
+def current_request():
+    return request_id.get()
+
+
+async def handle(rid):
+    request_id.set(rid)  # set in this task's context only
+    loop = asyncio.get_running_loop()
+    return {"to_thread": await asyncio.to_thread(current_request),
+            "run_in_executor": await loop.run_in_executor(None, current_request),
+            "run_in_executor + copy_context": await loop.run_in_executor(
+                None, contextvars.copy_context().run, current_request)}
+
+
+seen = await asyncio.create_task(handle("request-42"))  # a task gets its own copy of the context
+for bridge, value in seen.items():
+    print(f"{bridge:<31} saw request_id = {value}")
+
+# %%
+claim(seen == {"to_thread": "request-42", "run_in_executor": "(not set)",
+               "run_in_executor + copy_context": "request-42"},
+      "to_thread carried the context variable into the thread; run_in_executor did not")
+
+# %% [markdown]
+# **`asyncio.run` waits for the default executor.** In a script, `asyncio.run(main())` does not end
+# when `main()` returns: it first cancels the tasks still running, then shuts down the loop's default
+# executor and waits for its threads (since Python 3.9, with `loop.shutdown_default_executor()`). So a
+# blocking call started with `to_thread` or `run_in_executor(None, ...)` and never awaited still
+# delays the exit until it has finished. Since 3.12 that wait has a timeout (5 minutes); after it,
+# `asyncio.run` warns and returns while the thread still runs. A notebook cell cannot call
+# `asyncio.run` (the kernel's loop is running), so we call it on a helper thread:
+
+# %%
+def background_job():
+    time.sleep(0.5)
+    return "finished"
+
+
+async def main_forgets_a_job():
+    asyncio.get_running_loop().run_in_executor(None, background_job)  # started, never awaited
+    return "main returned"
+
+
+with stopwatch() as whole_run:
+    returned = await asyncio.to_thread(asyncio.run, main_forgets_a_job())
+print(f"asyncio.run gave {returned!r} after {fmt_seconds(whole_run)}")
+
+# %%
+claim(returned == "main returned" and whole_run.elapsed >= 0.45,
+      "main() returned at once, yet asyncio.run waited for the executor job it never awaited",
+      seconds=whole_run.elapsed)
+
+# %% [markdown]
+# ## 4. The same I/O job on threads and on asyncio
 #
 # **The job.** Fetch 64 posts from the local API (0.1 s each). Threads: `requests` on a pool of 64
 # threads. asyncio: `aiohttp`, one `ClientSession`, one coroutine per post, `asyncio.gather`. Both
@@ -252,7 +361,8 @@ plt.show()
 #
 # **Exercise 08.1 — Blocking calls from async code, overlapped.** Write `fetch_posts_to_thread(ids)` that
 # fetches every post with the blocking `fetch_post`, without blocking the loop and with all calls
-# overlapped, and returns the posts in the order of `ids`.
+# overlapped, and returns the posts in the order of `ids`. The checker runs a heartbeat beside your
+# coroutine, so it sees whether the loop stayed free.
 
 # %%
 async def fetch_posts_to_thread(ids):
@@ -286,17 +396,18 @@ async def fetch_posts_bounded(base_url, ids, limit=5):
 
 check.fetch_posts_bounded(fetch_posts_bounded)
 
-# %% [markdown]
-# Stuck? `checks.solution("08.1")` (or `"08.2"`, `"08.3"`) prints a worked solution.
-
 # %%
-checks.solution("08.2")
+# Stuck? Uncomment a line to see a worked solution (try first!).
+# checks.solution("08.1")
+# checks.solution("08.2")
+# checks.solution("08.3")
 
 # %% [markdown]
 # ## Recap
 #
 # - A blocking call inside a coroutine freezes the whole event loop; a heartbeat makes it visible.
 # - `to_thread` / `run_in_executor` move blocking calls to threads (or processes); `wrap_future` awaits any `concurrent.futures.Future`.
+#   A timeout stops the waiting, never the thread; only `to_thread` carries context variables.
 # - Threads fit existing blocking code; asyncio fits many connections and async libraries.
 #
 # **Next:** [09 · Newer Pythons and clusters](09-newer-pythons-and-clusters.ipynb)

@@ -304,8 +304,8 @@ claim(as_predicted(thread_speedup),
 #
 # `os.cpu_count()` counts the machine's CPUs; `os.process_cpu_count()` counts the CPUs *this process*
 # may run on (its CPU affinity, e.g. `taskset -c 0 python`). From 3.13 the pools' default
-# `max_workers` use it: `ProcessPoolExecutor()` starts as many workers as the process may use, and
-# `ThreadPoolExecutor()` allows `min(32, that + 4)`. Neither counts a container's CPU *quota*
+# `max_workers` use it: `ProcessPoolExecutor()` runs up to that many worker processes, and
+# `ThreadPoolExecutor()` up to `min(32, that + 4)` threads. Neither counts a container's CPU *quota*
 # (Docker's `--cpus`, Binder): there both still overstate what you get. A fresh interpreter pinned to
 # one CPU shows the difference (where the OS lets a process choose its CPUs: Linux, not macOS or
 # Windows). It reads the pools' private `_max_workers` only to check the documented default.
@@ -623,8 +623,8 @@ claim(len(set(reports.values())) == 1 and reports["ThreadPoolExecutor"][0] == co
 # %% [markdown]
 # ### What differs
 #
-# **1. Not every argument.** Dask's executor implements `shutdown(wait=True)` and
-# `map(fn, *iterables, timeout=)`, nothing newer: `shutdown(cancel_futures=True)`, the stop-early
+# **1. Not every argument.** Dask's executor takes `shutdown(wait=)` and
+# `map(fn, *iterables, timeout=, chunksize=)` (the chunk size is ignored), nothing newer: `shutdown(cancel_futures=True)`, the stop-early
 # pattern of notebook 05 and exercise 09.1, and 3.14's `map(buffersize=)` raise `TypeError`.
 
 # %%
@@ -703,17 +703,20 @@ def nap(seconds):
 
 
 naps = client.map(nap, [0.6, 0.1], pure=False)
-try:
-    next(cf.as_completed(naps, timeout=5))
-    standard_on_dask = "worked"
-except Exception as exc:
-    standard_on_dask = type(exc).__name__
+standard_on_dask = {}
+for name, call in [("as_completed", lambda: next(cf.as_completed(naps, timeout=5))),
+                   ("wait", lambda: cf.wait(naps, timeout=5))]:
+    try:
+        call()
+        standard_on_dask[name] = "worked"
+    except Exception as exc:
+        standard_on_dask[name] = type(exc).__name__
 finished = [f.result() for f in dask_as_completed(naps)]
-print("concurrent.futures.as_completed on Dask futures:", standard_on_dask)
+print("concurrent.futures on Dask futures:", standard_on_dask)
 print("submitted 0.6 s then 0.1 s; distributed.as_completed gave", [s for s, _ in finished])
-claim(standard_on_dask != "worked" and [s for s, _ in finished] == [0.1, 0.6]
+claim("worked" not in standard_on_dask.values() and [s for s, _ in finished] == [0.1, 0.6]
       and finished == sorted(finished, key=lambda pair: pair[1]),
-      "the standard as_completed failed on Dask futures; Dask's gave them in the order they finished")
+      "the standard as_completed and wait failed on Dask futures; Dask's gave them in the order they finished")
 
 # %% [markdown]
 # **4. Identical calls run once.** `client.submit` assumes a task is *pure*: its result depends only on
@@ -754,10 +757,10 @@ def cube(n):  # defined in this notebook, i.e. in __main__
 
 
 by_reference, by_value = cloudpickle.dumps(count_primes_in), cloudpickle.dumps(cube)
-print(f"count_primes_in: {len(by_reference)} bytes, unpickles to the same function object: "
-      f"{pickle.loads(by_reference) is count_primes_in}")
-print(f"cube (this notebook): {len(by_value)} bytes, unpickles to a rebuilt copy: "
-      f"{pickle.loads(by_value) is not cube}")
+print("count_primes_in names its module:", b"futureslab.tasks" in by_reference,
+      "| unpickles to the same function object:", pickle.loads(by_reference) is count_primes_in)
+print("cube (this notebook) carries its code, over twice the size:", len(by_value) > 2 * len(by_reference),
+      "| unpickles to a rebuilt copy:", pickle.loads(by_value) is not cube)
 on_cluster = (client.submit(cube, 3).result(), client.submit(lambda x: x + 1, 41).result())
 print("on the cluster: cube(3) =", on_cluster[0], "and a lambda gave", on_cluster[1])
 claim(pickle.loads(by_reference) is count_primes_in and b"futureslab.tasks" in by_reference

@@ -335,10 +335,10 @@ def _mark(exc: BaseException) -> BaseException:
     return exc
 
 
-def _from_answer(exc: BaseException) -> bool:
+def _from_answer(exc: BaseException, checker_file: str = "") -> bool:
     """Did ``exc`` come out of the learner's code? Yes if it passed through run_with_timeout, or if
     its traceback runs through a file that is neither this package nor an installed library (a
-    notebook cell, a test file)."""
+    notebook cell, a test file) other than the checker's own."""
     if getattr(exc, _LEARNER_MARK, False):
         return True
     tb = exc.__traceback__
@@ -346,7 +346,8 @@ def _from_answer(exc: BaseException) -> bool:
         filename = tb.tb_frame.f_code.co_filename
         if not filename.startswith("<frozen"):
             path = os.path.abspath(filename)
-            if not path.startswith(_PACKAGE_DIR) and not path.startswith(_LIBRARY_DIRS):
+            if (not path.startswith(_PACKAGE_DIR) and not path.startswith(_LIBRARY_DIRS)
+                    and path != checker_file):
                 return True
         tb = tb.tb_next
     return False
@@ -547,6 +548,8 @@ def exercise(exercise_id: str, title: str, hint: str | None = None,
         raise ValueError(f"solution must look like 'package.module:function', got {solution!r}")
 
     def decorate(body: Callable) -> Callable:
+        own_file = os.path.abspath(getattr(getattr(body, "__code__", None), "co_filename", "") or "")
+
         def checker(*args, **kwargs) -> Verdict:
             global _active
             check, previous = _Check(), _active
@@ -568,14 +571,14 @@ def exercise(exercise_id: str, title: str, hint: str | None = None,
             except Wrong as exc:
                 return verdict(WRONG, str(exc))
             except NotImplementedError as exc:
-                if _from_answer(exc):
+                if _from_answer(exc, own_file):
                     return verdict(NOT_YET, "Replace `raise NotImplementedError` with your code, "
                                             "then run this cell again.")
                 return verdict(UNCHECKED, _checker_failed(exc))
             except CheckAbandoned:
                 return verdict(WRONG, "your code was stopped because it took too long.")
             except Exception as exc:
-                if _from_answer(exc):
+                if _from_answer(exc, own_file):
                     return verdict(WRONG, f"your code raised {_one_line(exc)}.")
                 return verdict(UNCHECKED, _checker_failed(exc))
             finally:
@@ -595,8 +598,8 @@ def exercise(exercise_id: str, title: str, hint: str | None = None,
 
 
 def _checker_failed(exc: BaseException) -> str:
-    return (f"the checker itself failed with {_one_line(exc)}. That is a problem in the checker, not "
-            f"something your code raised. Look at what your function returns; if it looks right, "
+    return (f"the checker itself failed with {_one_line(exc)}. That is a problem in the checker, not an "
+            f"error in your code. Look at what your function returns; if it looks right, "
             f"please report this (with the message) to your instructor or the course's issue tracker.")
 
 

@@ -13,17 +13,33 @@ __all__ = ["fetch_json", "download_all", "stream"]
 
 
 def _session():
-    from ..pipeline import make_session
+    """A ``requests.Session`` (set up like ``pipeline.make_session``) that notes when each request
+    starts, so the checker can measure the pauses between tries."""
+    import requests
+    from requests.adapters import HTTPAdapter
 
-    return make_session(pool_maxsize=16)
+    class TimedSession(requests.Session):
+        def __init__(self):
+            super().__init__()
+            self.starts = []
+            self.trust_env = False  # the checker's own API is on 127.0.0.1: no proxy
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
+            self.mount("http://", adapter)
+            self.mount("https://", adapter)
+
+        def request(self, *args, **kwargs):
+            self.starts.append(time.perf_counter())
+            return super().request(*args, **kwargs)
+
+    return TimedSession()
 
 
-def _attempts(answer, api, url, limit, retries, backoff, timeout):
+def _attempts(answer, api, url, limit, retries, backoff, timeout, session=None):
     """Call the answer once (giving up after ``limit`` s); return (value or None, exception or None,
     requests made, seconds)."""
     api.reset_stats()
     t0 = time.perf_counter()
-    with _session() as session:
+    with session or _session() as session:
         try:
             value = run_with_timeout(answer, session, url, retries, backoff, timeout, timeout=limit)
             error = None
@@ -37,8 +53,9 @@ def _attempts(answer, api, url, limit, retries, backoff, timeout):
 
 
 @exercise("06.1", "A GET that retries",
-          hint="for attempt in range(retries + 1): try session.get(url, timeout=timeout); on a 503 or "
-               "requests.Timeout sleep backoff * 2 ** attempt and go round again; on a 404 raise at once.",
+          hint="Make one try a small step: GET, then decide from response.status_code (or the exception "
+               "requests raised) whether this failure can get better. Only those are worth another try, "
+               "after a pause that grows each time; give up with a message once the tries run out.",
           solution="futureslab.solutions.nb06:fetch_json")
 def fetch_json(answer):
     from ..data import POSTS
@@ -51,15 +68,26 @@ def fetch_json(answer):
         expect(error is None, f"a plain GET of /posts/1 raised {type(error).__name__}: {error}.")
         expect(value == POSTS[0], f"/posts/1 should give post 1 as a dict, got {value!r:.80}.")
 
+        timed = _session()
         value, error, made, took = _attempts(answer, api, f"{base}/posts/2?fail=1", 10,
-                                             retries=3, backoff=0.05, timeout=2)
+                                             retries=3, backoff=0.1, timeout=2, session=timed)
         expect(error is not None, "a URL that always fails with HTTP 503 should end in an exception, "
                                   f"got {value!r:.60}.")
         expect(made == 4, f"with retries=3 an always-failing URL should be tried 4 times, it was tried "
                           f"{made} times.")
-        expect(took >= 0.3, f"with backoff=0.05 the pauses should be 0.05 + 0.1 + 0.2 s, but all 4 tries "
-                            f"took only {took:.2f} s: is the back-off doubling?")
         expect(str(error).strip() != "", "the exception should say why it gave up (its message is empty).")
+        starts = timed.starts
+        expect(len(starts) == made, f"the server saw {made} requests but only {len(starts)} went through the "
+                                    f"`session` you were given: GET with session.get(...), so connections "
+                                    f"are reused, rather than requests.get(...).")
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        if len(gaps) == 3:
+            said = ", ".join(f"{g:.2f}" for g in gaps)
+            # A pause can only come out longer than asked (a busy machine), never shorter.
+            expect(gaps[0] >= 0.095 and gaps[1] >= 0.19 and gaps[2] >= 0.38,
+                   f"with backoff=0.1 the pauses should double: about 0.1, 0.2, 0.4 s; yours were {said} s.")
+            expect(gaps[0] < 0.19, f"the first pause should be about backoff (0.1 s), yours was {gaps[0]:.2f} s "
+                                   f"(pauses between tries: {said} s).")
 
         value, error, made, _ = _attempts(answer, api, f"{base}/posts/999", 10,
                                           retries=3, backoff=0.05, timeout=2)
@@ -68,8 +96,10 @@ def fetch_json(answer):
 
         value, error, made, took = _attempts(answer, api, f"{base}/slow?seconds=3", 10,
                                              retries=1, backoff=0.01, timeout=0.2)
-        expect(error is not None, "a request slower than its timeout should end in an exception.")
-        expect(took < 2, f"with timeout=0.2 and retries=1 it took {took:.1f} s: pass timeout= to session.get.")
+        expect(took < 2, f"a server that sends nothing for 3 s kept your code waiting {took:.1f} s although "
+                         f"timeout=0.2: pass timeout= to session.get, so a silent server is cut off.")
+        expect(error is not None, "a server that sends nothing for longer than the timeout (twice, with "
+                                  f"retries=1) should end in an exception, got {value!r:.60}.")
         expect(made == 2, f"a timeout should be retried: expected 2 tries, saw {made}.")
 
         api.reset_stats()
@@ -102,8 +132,8 @@ def _slow_first_download(post_id, base_url, slow_id=1, slow_seconds=2.0):
 
 
 @exercise("06.2", "Download everything, lose nothing",
-          hint="futures = {pool.submit(fetch, i): i for i in ids}; for each future in as_completed: "
-               "try ok[i] = future.result() except Exception as exc: failed[i] = f'{type(exc).__name__}: {exc}'.",
+          hint="Remember which id each future belongs to, and read every future's result as it completes; "
+               "a failure then raises right there, where you can catch it for that one id and go on.",
           solution="futureslab.solutions.nb06:download_all")
 def download_all(answer):
     from ..data import POSTS
@@ -127,13 +157,16 @@ def download_all(answer):
     expect(all(ok[i] == POSTS[i - 1] for i in ok), "some results in ok are not what fetch returned.")
     expect(all(isinstance(r, str) and "404" in r for r in failed.values()),
            f"each reason should be a string with the exception's message (here HTTP 404), got {failed!r:.100}.")
+    expect(all("FetchFailed" in r for r in failed.values()),
+           f"each reason should also name the exception's type (here FetchFailed), got {failed!r:.100}.")
     expect(peak >= 4, f"at most {peak} downloads ran at the same time: use a pool of `workers` threads.")
     return f"All {len(ids)} ids accounted for: {len(ok)} downloaded, {len(failed)} failed with a reason; up to {peak} at once."
 
 
 @exercise("06.3", "Your own streaming pipeline",
-          hint="Open three pools together; keep a dict future -> (stage, id); loop on "
-               "wait(in_flight, return_when=FIRST_COMPLETED) and submit each item's next stage.",
+          hint="Keep all three pools open at once, and keep every future in flight together with its "
+               "stage and id. Wait for whichever finishes first (section 3), then give that item its next "
+               "stage; the loop ends when nothing is left in flight.",
           solution="futureslab.solutions.nb06:stream")
 def stream(answer):
     from ..pipeline import Saver, analyse, item_label, tally
@@ -147,7 +180,7 @@ def stream(answer):
         outcomes = run_with_timeout(
             answer, ids, dl_trace.wrap(partial(_slow_first_download, base_url=api.url)),
             an_trace.wrap(partial(analyse, rounds=2000), label=item_label),
-            sv_trace.wrap(saver.save, label=item_label), timeout=60)
+            sv_trace.wrap(saver.save, label=item_label), timeout=40)
         files = saver.files()
     downloads, analyses, saves = dl_trace.records, an_trace.records, sv_trace.records
     expect(isinstance(outcomes, dict), f"stream should return a dict of id -> outcome, got {outcomes!r:.60}.")

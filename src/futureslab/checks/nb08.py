@@ -79,7 +79,7 @@ def fetch_posts_to_thread(answer):
     expect(stats["peak_in_flight"] >= 4,
            f"the server saw at most {stats['peak_in_flight']} request(s) at once: the calls ran one "
            f"after another. Start them all, then await them together.")
-    expect(elapsed < 0.8, f"8 requests of {latency} s took {elapsed:.2f} s: they did not overlap enough.")
+    expect(elapsed < 1.0, f"8 requests of {latency} s took {elapsed:.2f} s: they did not overlap enough.")
     return (f"the blocking calls ran on threads, up to {stats['peak_in_flight']} at once, and the event "
             f"loop stayed free (its longest pause was {worst_gap * 1000:.0f} ms).")
 
@@ -104,7 +104,7 @@ def count_primes_async(answer):
     with owned_pool(_CountingPool(max_workers=2)) as pool:
         pool.submit(identity, 0).result(timeout=30)  # start a worker before the heartbeat starts
         pool.submitted = 0
-        total, worst_gap = run_coroutine_with_timeout(_with_heartbeat, answer, limit, pool, timeout=60)
+        total, worst_gap = run_coroutine_with_timeout(_with_heartbeat, answer, limit, pool, timeout=20)
         used = pool.submitted
     expect(isinstance(total, int) and not isinstance(total, bool),
            f"count_primes_async should return the number of primes, got {describe(total)}.")
@@ -140,5 +140,5 @@ def fetch_posts_bounded(answer):
                           f"request with an asyncio.Semaphore(limit).")
     expect(peak >= limit - 1, f"the server saw at most {peak} request(s) at once: let up to {limit} "
                               f"overlap.")
-    expect(elapsed < 1.2, f"20 requests, 5 at a time, should take about 0.4 s; they took {elapsed:.2f} s.")
-    return f"20 posts fetched, never more than {limit} requests in flight."
+    return (f"20 posts fetched in {elapsed:.2f} s, {peak} requests in flight at the busiest moment and "
+            f"never more than {limit}.")

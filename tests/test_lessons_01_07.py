@@ -1,0 +1,158 @@
+"""The measuring harness of notebooks 01 and 07 (futureslab.lesson01, futureslab.lesson07): the bars on
+synthetic figures, and each claim fed the wrong mechanism (a sequential executor, threads where
+processes are claimed) so that it fails."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from futureslab import lesson01, lesson07
+from futureslab.claims import ClaimFailed, Room, sequential_executor
+from futureslab.tasks import burn
+
+
+def _fails_or_unshown(claim_call):
+    """A claim fed the wrong mechanism must fail, or (on a busy machine) say it cannot be shown."""
+    try:
+        outcome = claim_call()
+    except ClaimFailed:
+        return True
+    return outcome == "unshown"
+
+
+def _sweep(seq, times, granted=2.0, other=0.0):
+    sw = lesson01.Sweep(counts=tuple(times), sequential=seq, times=dict(times))
+    sw.room = Room(granted=granted, other=other)
+    return sw
+
+
+def test_sweep_bars_on_synthetic_figures():
+    good = _sweep(1.0, {1: 1.0, 2: 0.52, 4: 0.51})
+    assert good.scales()[0] and good.flat_beyond()[0]
+    assert not _sweep(1.0, {1: 1.0, 2: 0.95, 4: 0.95}).scales()[0]      # no parallelism
+    assert not _sweep(1.0, {1: 0.7, 2: 0.62, 4: 0.6}).scales()[0]       # beats sequential, not 1 process
+    assert not _sweep(1.0, {1: 1.0, 2: 0.52, 4: 0.3}).flat_beyond()[0]  # faster past the cores: wrong cores
+    assert not _sweep(1.0, {1: 1.0, 2: 0.5}).flat_beyond()[0]           # no count past the cores: not shown
+    one_core = _sweep(1.0, {1: 1.0, 2: 1.0, 4: 1.0}, granted=1.0)
+    assert not one_core.scales()[0] and one_core.flat_beyond()[0]
+
+
+def test_sweep_claims_have_three_outcomes(capsys):
+    assert _sweep(1.0, {1: 1.0, 2: 0.52, 4: 0.51}).claim_scales("scales") == "held"
+    assert _sweep(1.0, {1: 1.0, 2: 0.95, 4: 0.95}, other=1.5).claim_scales("scales") == "unshown"
+    assert _sweep(1.0, {1: 1.0, 2: 1.0, 4: 1.0}, granted=1.0).claim_scales("scales") == "unshown"
+    with pytest.raises(ClaimFailed, match="speedup_2"):
+        _sweep(1.0, {1: 1.0, 2: 0.95, 4: 0.95}).claim_scales("scales")
+    with pytest.raises(ClaimFailed):
+        _sweep(1.0, {1: 1.0, 2: 0.52, 4: 0.3}).claim_flat_beyond("flat")
+    assert "cannot be shown right now" in capsys.readouterr().out
+
+
+def test_counts_ranges_and_names():
+    assert lesson01.sweep_counts(1) == (1, 2, 4) and lesson01.sweep_counts(2) == (1, 2, 4)
+    assert lesson01.sweep_counts(1.5) == (1, 2, 4) and lesson01.sweep_counts(8) == (1, 8, 16)
+    assert lesson07.cpu_counts(2) == (1, 2, 4) and lesson07.cpu_counts(6) == (1, 2, 4, 6, 12)
+    assert len(lesson07.cpu_ranges(2)) == 8 and len(lesson07.cpu_ranges(8)) == 16
+    assert lesson07.cpu_fit_points((1, 2, 4), 2) == [2]
+    assert lesson07.cpu_fit_points((1, 2, 4, 8, 16), 8) == [2, 4, 8]
+    assert lesson01.slice_names([(0, 5), (5, 10)]) == {"(0, 5)": "slice 1", "(5, 10)": "slice 2"}
+    assert "start method" in lesson01.python_summary()
+
+
+class _Recs:
+    def __init__(self, durations):
+        from futureslab.trace import TaskRecord
+
+        self.records = [TaskRecord(str(i), "w", 1, "t", 0.0, d) for i, d in enumerate(durations)]
+
+
+class _Race:
+    def __init__(self, seq, control, seq_slices, control_slices):
+        self.times = {"sequential": seq, "control": control}
+        self.tracers = {"sequential": _Recs(seq_slices), "control": _Recs(control_slices)}
+        self.workers, self.room = 2, Room(granted=2.0)
+
+
+@pytest.mark.skipif(not lesson01.gil_enabled(), reason="the GIL branch of the bar")
+def test_gil_verdict_catches_a_control_that_computes_in_parallel():
+    assert lesson01.gil_verdict(_Race(1.0, 1.05, [0.25] * 4, [0.5] * 4))[0]   # threads under the GIL
+    assert not lesson01.gil_verdict(_Race(1.0, 0.52, [0.25] * 4, [0.25] * 4))[0]  # processes as "threads"
+    assert not lesson01.gil_verdict(_Race(1.0, 1.0, [0.25] * 4, [0.25] * 4))[0]  # sequential: no stretch
+
+
+def test_process_sweep_fed_a_sequential_executor_fails():
+    sweep = lesson01.process_sweep(burn, [500_000] * 4, counts=(1, 2), pool=sequential_executor,
+                                   rounds=2, budget=0)
+    assert not sweep.scales()[0], sweep.speedups()
+    try:
+        outcome = sweep.claim_scales("scales")
+    except ClaimFailed:
+        outcome = "failed"
+    assert outcome in ("failed", "unshown")
+
+
+def test_io_race_fed_a_sequential_executor_fails():
+    from futureslab.tasks import sleep_for
+
+    race = lesson01.io_race(sleep_for, [0.05] * 4, pool=sequential_executor, rounds=1)
+    assert not race.overlaps()[0]
+    assert _fails_or_unshown(lambda: race.claim_overlaps("overlap"))
+    assert lesson01.io_race(sleep_for, [0.05] * 4, rounds=1).overlaps()[0]
+
+
+def test_cost_claims_fed_threads_for_processes_fail():
+    def thread_pool(max_workers, mp_context=None):
+        return ThreadPoolExecutor(max_workers)
+
+    starts = lesson01.start_up_times(["spawn"], rounds=1, process_pool=thread_pool)
+    assert not starts["spawn"] > 3 * starts["threads"] * 10  # no process was started
+    there_t, back_t = lesson01.transfer_times(ThreadPoolExecutor, size_mb=4, rounds=1)
+    assert there_t < 0.001  # a thread gets a reference, not a copy
+    loop, on_pool = lesson01.tiny_tasks(sequential_executor, n=2000)
+    assert not on_pool > 5 * loop * 3
+
+
+def _serial_then_parallel_sleeps(n, pool):
+    time.sleep(0.02)
+    time.sleep(0.02)
+    with pool(n) as ex:
+        return list(ex.map(time.sleep, [0.02] * 16))
+
+
+def test_amdahl_sweep_fits_the_design_and_catches_a_sequential_pool():
+    good = lesson07.amdahl_sweep((1, 4, 16), job=_serial_then_parallel_sleeps, attempts=2)
+    assert good.fits_design()[0] and good.follows_prediction()[0], good.times
+    bad = lesson07.amdahl_sweep((1, 4, 16), job=_serial_then_parallel_sleeps, pool=sequential_executor,
+                                attempts=1)
+    assert not bad.fits_design()[0] and not bad.follows_prediction()[0]
+    assert _fails_or_unshown(lambda: bad.claim_follows_prediction("prediction"))
+
+
+def test_io_sweep_catches_a_sequential_pool():
+    from futureslab.tasks import sleep_for
+
+    good = lesson07.io_sweep(sleep_for, [0.05] * 8, (1, 2, 8))
+    assert good.near_ideal()[0], good.times
+    bad = lesson07.io_sweep(sleep_for, [0.05] * 8, (1, 2, 8), pool=sequential_executor, attempts=1)
+    assert not bad.near_ideal()[0]
+    assert _fails_or_unshown(lambda: bad.claim_near_ideal("near ideal"))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: lesson01.process_sweep(burn, [], counts=(1, 2)), "items"),
+    (lambda: lesson01.process_sweep(burn, [1], counts=(2, 4)), "counts"),
+    (lambda: lesson01.process_sweep(burn, [1], pool=3), "pool"),
+    (lambda: lesson01.io_race(42, [1]), "fetch"),
+    (lambda: lesson01.start_up_times(["nope"]), "methods"),
+    (lambda: lesson01.transfer_times(ThreadPoolExecutor, size_mb=0), "size_mb"),
+    (lambda: lesson01.tiny_tasks(ThreadPoolExecutor, n=0), "n"),
+    (lambda: lesson07.io_sweep(burn, [1], (2, 4)), "counts"),
+    (lambda: lesson07.amdahl_sweep((2,)), "counts"),
+    (lambda: lesson07.cpu_fit_points((1, 2), -1), "granted"),
+])
+def test_bad_input_names_the_argument(call, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        call()
