@@ -55,7 +55,7 @@ Rates (change them with the options):
 * figures and widgets, {figure_s:g} s each: an ASSUMPTION (read the caption, find what it points at).
 * exercises, {exercise_min:g} min each: an ASSUMPTION. Each asks for one function of 5-15 lines with a
   checker that gives a hint; the default, 10 minutes, is reading the task, writing it, running the checker, and one
-  round of hint and fix. In a classroom the slower third of the room takes about twice that.
+  round of hint and fix. In a classroom, expect the slower third of the room to take about twice that.
 * running: measured here (sum of the cells' execution times, fresh kernel), so it depends on this
   machine and how busy it is; a Windows or macOS laptop (spawn) is slower to start worker processes.
 Not counted: re-running cells while experimenting, the explorer in 00 beyond one look, optional
@@ -207,7 +207,9 @@ def main(argv=None) -> int:
         paths = [p for p in paths if any(p.name.startswith(o) or o in p.stem for o in args.only)]
         if not paths:
             parser.error(f"no notebook matches {args.only}")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     rows = [measure(p, args) for p in paths]
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     bills = billed()
 
     head = (f"{'notebook':<40} {'words':>6} {'code':>5} {'out w':>6} {'figs':>4} {'ex':>3} {'run s':>6} | "
@@ -239,6 +241,9 @@ def main(argv=None) -> int:
                              exercise_min=args.exercise_min))
     print(f"Measured with Python {sys.version.split()[0]} on {os.cpu_count()} CPUs, "
           f"{'stored outputs (--no-run)' if args.no_run else 'a fresh kernel per notebook'}.")
+    if load_before and not args.no_run:
+        print(f"Load average (1 min) before and after: {load_before[0]:.1f}, {load_after[0]:.1f} on "
+              f"{os.cpu_count()} CPUs: above the CPU count, the run times are inflated by other programs.")
     problems = [(r["notebook"], r["problem"]) for r in rows if r["problem"]]
     for name, problem in problems:
         print(f"! {name}: {problem}")

@@ -110,7 +110,7 @@ for url, options in [(f"{api.url}/flaky?rate=0.5", dict(retries=12, backoff=0.00
 # `pipeline.analyse(post)` summarises a post and computes a deliberately expensive fingerprint in pure
 # Python (tens of milliseconds per post). The article's version of this stage summed a few numbers:
 # far too little work to pay for a process pool (notebook 05a, section 2). Is ours heavy enough to run
-# in parallel? `cpu_race` (notebook 01) analyses eight posts three ways, in alternating rounds: one
+# in parallel? `cpu_race` (notebook 01) analyses six posts three ways, in alternating rounds: one
 # after another, on 2 threads (the *control*: under the GIL they cannot compute in parallel), and on 2
 # processes. The claim holds when the processes reach 60% of the ideal speed-up, `min(2, cores
 # granted)`, *and* beat the threads by 1.25× or more; if the machine grants fewer than 2 cores, or
@@ -118,9 +118,9 @@ for url, options in [(f"{api.url}/flaky?rate=0.5", dict(retries=12, backoff=0.00
 
 # %%
 posts = [pipeline.download(i, retries=6) for i in range(1, 17)]
-race = cpu_race(pipeline.analyse, posts[:8], workers=2)
+race = cpu_race(pipeline.analyse, posts[:6], workers=2)
 race.claim_parallel("2 processes analysed the posts in parallel")
-print(f"8 posts: one after another {fmt_seconds(race.times['sequential'])}, "
+print(f"6 posts: one after another {fmt_seconds(race.times['sequential'])}, "
       f"2 threads {fmt_seconds(race.times['control'])}, 2 processes {fmt_seconds(race.times['parallel'])}"
       f" ({fmt_speedup(race.speedup('parallel'))}, with {fmt_cores(race.room.free)})")
 

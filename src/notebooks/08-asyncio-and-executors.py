@@ -34,6 +34,8 @@
 import asyncio
 import contextvars
 import functools
+import inspect
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -278,6 +280,11 @@ print(f"asyncio.run gave {returned!r} after {fmt_seconds(whole_run)}")
 claim(returned == "main returned" and whole_run.elapsed >= 0.45,
       "main() returned at once, yet asyncio.run waited for the executor job it never awaited",
       seconds=whole_run.elapsed)
+join_has_timeout = "timeout" in inspect.signature(
+    asyncio.get_running_loop().shutdown_default_executor).parameters
+claim(join_has_timeout == (sys.version_info >= (3, 12)),
+      "shutdown_default_executor() takes a timeout exactly from Python 3.12 on",
+      python=sys.version.split()[0])
 
 # %% [markdown]
 # ## 4. The same I/O job on threads and on asyncio

@@ -68,8 +68,9 @@ SCRATCH_BEFORE = os.path.exists(os.path.join(tempfile.gettempdir(), "dask-scratc
 def fresh_python(code, timeout=30):
     """Run ``code`` in a new interpreter of this Python; return what it printed.
     Raises subprocess.TimeoutExpired (after killing it) if it runs longer than ``timeout`` s."""
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="futureslab-fresh-") as temp:  # its temporary files too
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                              text=True, timeout=timeout, env={**os.environ, "TMPDIR": temp})
     if done.returncode != 0:
         raise RuntimeError(f"the fresh interpreter failed:\n{done.stderr[-1500:]}")
     return done.stdout.strip()
@@ -457,7 +458,7 @@ with ProcessPoolExecutor(max_workers=1) as pool:
     except BrokenProcessPool as exc:
         broken = exc
 print(f"{type(broken).__name__}: {broken}")
-print(f"its cause: {broken.__cause__!s}".rstrip() if broken.__cause__ is not None else "its cause: none given")
+print("its cause:", str(broken.__cause__).strip("\n'") if broken.__cause__ is not None else "none given")
 
 # %%
 claim(("terminated abruptly with exit code 3" in str(broken.__cause__ or "")) == (PY >= (3, 15)),
@@ -693,8 +694,9 @@ while set(running_before) & set(running_on_workers()) and time.monotonic() < dea
 # **3. Dask's own futures are not `concurrent.futures` futures.** `client.submit` and `client.map`
 # return `distributed.Future` objects; the standard `as_completed` and `wait` fail on them. Use
 # `distributed.as_completed` and `distributed.wait`. It yields futures in the order they finish, as
-# the standard one does: below, two naps submitted slow one first. `nap` is defined in this notebook
-# and returns when it woke up, to check the order against the clock.
+# the standard one does: below, two naps submitted slow one first, each on its own worker (`workers=`
+# pins a task to a worker), so both start at once. `nap` is defined in this notebook and returns
+# when it woke up, to check the order against the clock.
 
 # %%
 def nap(seconds):
@@ -702,7 +704,9 @@ def nap(seconds):
     return seconds, time.time()
 
 
-naps = client.map(nap, [0.6, 0.1], pure=False)
+slow_worker, fast_worker = sorted(client.scheduler_info()["workers"])
+naps = [client.submit(nap, 0.6, workers=[slow_worker], pure=False),
+        client.submit(nap, 0.1, workers=[fast_worker], pure=False)]
 standard_on_dask = {}
 for name, call in [("as_completed", lambda: next(cf.as_completed(naps, timeout=5))),
                    ("wait", lambda: cf.wait(naps, timeout=5))]:
