@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["server_and_tracer.py", "headline_speedups.py", "free_cores.py",
+SCRIPTS = ["server_and_tracer.py", "headline_speedups.py", "free_cores.py", "claims.py",
+           "one_cpu.py", "minutes.py", ["explorer_hang.py", "--runs", "20", "--busy", "2"],
            ["classroom.py", "--learners", "3", "--rounds", "5"]]
 
 if __name__ == "__main__":

@@ -249,3 +249,16 @@ def test_describe(value, text):
 def test_bad_input_to_the_example_checker(answer, why):
     verdict = bad.run_bad_input(check_double, answer, limit=4)
     assert why in verdict.message, str(verdict)
+
+
+@pytest.mark.parametrize("source", ["02-futures.py", "03-callbacks.py", "04-map-vs-as-completed.py",
+                                    "08-asyncio-and-executors.py"])
+def test_notebooks_print_solutions_only_when_asked(source):
+    """A worked solution is printed only when the learner uncomments the line (issue 11)."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parents[1] / "src" / "notebooks" / source).read_text(encoding="utf-8")
+    calls = re.findall(r"(?m)^(.*)checks\.solution\(", text)
+    assert calls, "the notebook should offer its solutions"
+    assert all(prefix.strip().startswith("#") for prefix in calls), calls

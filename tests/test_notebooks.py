@@ -98,3 +98,17 @@ def test_course_map_lists_exactly_the_notebooks():
     readme = (ROOT / "README.md").read_text()
     for lesson in COURSE:
         assert f"(notebooks/{lesson.notebook})" in readme, f"README course map lacks {lesson.notebook}"
+
+
+def test_readme_minutes_match_the_course_map():
+    """README's course map and futureslab.course bill the same minutes for every notebook."""
+    from futureslab.course import COURSE
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for lesson in COURSE:
+        row = next((ln for ln in readme.splitlines() if f"(notebooks/{lesson.notebook})" in ln), None)
+        assert row is not None, f"README's course map has no row for {lesson.notebook}"
+        assert row.rstrip().endswith(f"| {lesson.minutes} |"), (lesson.notebook, lesson.minutes, row)
+        nb = (NB_DIR / lesson.notebook).read_text(encoding="utf-8")
+        assert f"**Time:** about {lesson.minutes} minutes" in nb, (
+            f"{lesson.notebook} must say '**Time:** about {lesson.minutes} minutes' like the course map")

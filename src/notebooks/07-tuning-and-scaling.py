@@ -139,7 +139,7 @@ p_job, p_io = job.fitted_p(), fit_amdahl(IO_WORKERS, list(io.speedups().values()
 job.claim_fits_design("the fitted parallel fraction of the job is within 0.05 of the designed 16/18")
 job.claim_follows_prediction("16 workers gave the speed-up Amdahl's law predicts for p = 16/18, within 15%")
 claim(p_io > p_job, "the pure waiting job of section 1 fits a larger parallel fraction than the job with two serial steps",
-      p_io=p_io, p_job=p_job)
+      needs_cores=1, room=max(io.room, job.room, key=lambda room: room.other), p_io=p_io, p_job=p_job)
 for n, s in job.speedups().items():
     print(f"{n:>2} threads: speed-up {fmt_speedup(s)}  (Amdahl with p = 16/18: "
           f"{fmt_speedup(amdahl_speedup(job.designed_p, n))})")
