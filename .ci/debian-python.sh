@@ -15,7 +15,7 @@
 # (/opt/venv-3.14, ...: `pip install -e ".[test]"` of this project, redone when its dependencies change).
 #
 # Needs root (debootstrap, mount, chroot) and Debian's package mirror. Exit status: the command's, or
-# 90 when the Python cannot be had (printed as MISSING), 2 on wrong usage or when not root.
+# 90 when the Python cannot be had (printed as MISSING; also when not run as root), 2 on wrong usage.
 set -euo pipefail
 
 MISSING=90
@@ -144,7 +144,7 @@ ensure_packages() {
     if ! chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
             sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@"' sh "${need[@]}"; then
         has_package "python$VERSION" && has_package "python$VERSION-venv" || \
-            missing "Debian $SUITE does not provide python$VERSION and python$VERSION-venv (apt-get failed above)"
+            missing "cannot install python$VERSION and python$VERSION-venv from Debian $SUITE (apt-get's error above)"
         die "could not install ${need[*]} into the root"
     fi
 }
@@ -167,21 +167,26 @@ flock -u 9
 # rebuild waits until no run is using the venv.
 VENV="/opt/venv-$VERSION"
 exec 8>"$ROOT/opt/venv-$VERSION.lock"
-flock -n 8 || { say "waiting for other runs on Python $VERSION to finish (the venv may need a rebuild)"; flock 8; }
 deps() {  # what the venv depends on: pyproject.toml's dependency lists (the whole file if unreadable)
     python3 -c 'import json, sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]
 print(json.dumps([p.get("dependencies"), p.get("optional-dependencies")], sort_keys=True))' \
         "$PROJECT/pyproject.toml" 2>/dev/null || cat "$PROJECT/pyproject.toml"
 }
 want="$(deps | sha256sum | cut -d' ' -f1) $(chroot "$ROOT" "python$VERSION" -VV | tr '\n' ' ')"
-if [ "$(cat "$ROOT$VENV/.futureslab-installed" 2>/dev/null)" != "$want" ]; then
-    say "setting up $VENV in the root (python$VERSION -m venv; pip install -e \".[test]\")"
-    rm -rf --one-file-system "${ROOT:?}$VENV"
-    in_root sh -c "python$VERSION -m venv $VENV && $VENV/bin/python -m pip install -q -e '.[test]'" \
-        || die "could not set up $VENV for Python $VERSION (see pip's error above)"
-    echo "$want" > "$ROOT$VENV/.futureslab-installed"
-fi
+current() { cat "$ROOT$VENV/.futureslab-installed" 2>/dev/null; }
 flock -s 8
+if [ "$(current)" != "$want" ]; then
+    flock -u 8
+    flock -n 8 || { say "waiting for other runs on Python $VERSION to finish: the venv needs a rebuild"; flock 8; }
+    if [ "$(current)" != "$want" ]; then
+        say "setting up $VENV in the root (python$VERSION -m venv; pip install -e \".[test]\")"
+        rm -rf --one-file-system "${ROOT:?}$VENV"
+        in_root sh -c "python$VERSION -m venv $VENV && $VENV/bin/python -m pip install -q -e '.[test]'" \
+            || die "could not set up $VENV for Python $VERSION (see pip's error above)"
+        echo "$want" > "$ROOT$VENV/.futureslab-installed"
+    fi
+    flock -s 8
+fi
 
 if [ "$CHECK_ONLY" = 1 ]; then
     in_root python -c 'import sys, futureslab; print("Python", sys.version.split()[0], "in", sys.prefix)'

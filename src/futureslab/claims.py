@@ -287,7 +287,8 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
 
     * ``"sequential"``: a plain loop in this process;
     * ``"control"``: on ``control(workers)`` (default: a ``ThreadPoolExecutor``, which cannot compute
-      pure-Python work in parallel under the GIL) — same work, same rounds, no parallelism;
+      pure-Python work in parallel under the GIL; on a free-threaded build, where threads can, an
+      executor that runs each task in the calling thread) — same work, same rounds, no parallelism;
     * ``"parallel"``: on ``pool(workers)`` (default: a ``ProcessPoolExecutor``), its workers started
       before any clock runs.
 
@@ -312,7 +313,9 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
     rounds = check_int("rounds", rounds, low=1)
     budget = check_number("budget", budget, low=0)
     pool = ProcessPoolExecutor if pool is None else pool
-    control = ThreadPoolExecutor if control is None else control
+    if control is None:  # threads cannot compute pure Python in parallel - unless there is no GIL
+        gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+        control = ThreadPoolExecutor if gil else sequential_executor
     check_callable("pool", pool)
     check_callable("control", control)
     race, load = Race(workers=workers), LoadMeter()
@@ -373,7 +376,7 @@ class _Frozen:
 
         return max_concurrency(self.records)
 
-    def plot(self, ax=None, title=None):
+    def plot(self, ax=None, title=None, **kwargs):
         from .trace import plot_timeline
 
-        return plot_timeline(self.records, ax=ax, title=title)
+        return plot_timeline(self.records, ax=ax, title=title, **kwargs)

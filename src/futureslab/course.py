@@ -24,7 +24,7 @@ COURSE = [
     Lesson("06-real-world-pipeline.ipynb", "A real-world pipeline", "download, process, save: staged vs streaming, retries, nothing lost", 75),
     Lesson("07-tuning-and-scaling.ipynb", "Tuning and scaling", "speed-up curves, Amdahl's law, choosing max_workers by measuring", 55),
     Lesson("08-asyncio-and-executors.ipynb", "asyncio and executors", "run_in_executor, to_thread, wrap_future, threads vs asyncio", 50),
-    Lesson("09-newer-pythons-and-clusters.ipynb", "Newer Pythons and clusters", "what changed up to 3.14, free-threading, the same code on Dask", 100),
+    Lesson("09-newer-pythons-and-clusters.ipynb", "Newer Pythons and clusters", "what changed up to 3.15, free-threading, Dask: what is the same and what differs", 100),
 ]
 
 
