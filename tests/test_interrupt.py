@@ -7,9 +7,12 @@ kernel manager's ``interrupt_kernel()`` (SIGINT to the kernel's process group, s
 workers get it too). Then:
 
 * the interrupted cell must end promptly (no cell stuck in a join or a wait);
-* the learner sees one clear line, not a wall of tracebacks: the interrupted cell's output holds no
-  traceback printed by a worker process (``Process ForkProcess-1:`` ... ``KeyboardInterrupt``) and no
-  error from the executor's manager thread;
+* the learner sees one clear line, not a wall of tracebacks: the cell's error is the single line
+  that ``futureslab.setup()`` makes of a ``KeyboardInterrupt`` (futureslab.interrupts), still an
+  error (so "Run all" stops), and nothing comes from the executor's manager thread (Python 3.10/3.11's
+  ``InvalidStateError``). A worker process that was idle when SIGINT arrived prints its own
+  ``Process ForkProcess-N:`` traceback (the standard library's ``BaseProcess._bootstrap``; 05b and the
+  instructor guide say so): allowed, but only that, ending in ``KeyboardInterrupt``;
 * re-running that cell succeeds, and so does every later cell (cells tagged ``raises-exception``
   must raise);
 * nothing is left: the leak probe of tests/test_no_leaks.py runs at the end, and every process that
@@ -21,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,11 +43,12 @@ NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 SETTLE_SECONDS = 0.4     # interrupt this long after the cell's first worker process appears
 STUCK_SECONDS = 30       # an interrupted cell must end within this
 STDLIB_SERVICES = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
-# What a worker process prints when SIGINT reaches it outside a task (multiprocessing's
-# BaseProcess._bootstrap), and what the executor's manager thread may log when it finds a future
-# the interrupt cancelled: neither may reach the learner.
-WORKER_NOISE = ("Process ForkProcess-", "Process SpawnProcess-", "Process ForkServerProcess-",
-                "InvalidStateError", "Exception in thread")
+# What the executor's manager thread prints on Python 3.10/3.11 when it finds a future the interrupt
+# cancelled (gh-107219), or any other thread that dies: must not reach the learner.
+MANAGER_NOISE = ("InvalidStateError", "Exception in thread")
+# What a worker process prints when SIGINT reaches it between tasks (BaseProcess._bootstrap).
+WORKER_HEADER = re.compile(r"^Process (?:Fork|Spawn|ForkServer)Process-\d+:$", re.M)
+ONE_LINE = "KeyboardInterrupt: you interrupted this cell"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGINT to a process group")]
@@ -126,6 +132,9 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                 result["interrupt_output"] = _text(cell)
                 error = _error(cell)
                 result["interrupt_error"] = f"{error['ename']}: {error['evalue']}" if error else None
+                result["interrupt_traceback"] = error["traceback"] if error else None
+                result["interrupt_streams"] = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                                                      if o.get("output_type") == "stream")
                 cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
                 task = asyncio.ensure_future(client.async_execute_cell(cell, index))  # re-run it
                 while not task.done():
@@ -151,6 +160,24 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
     result["orphans"] = [f"pid {pid}: {cmd}" for pid, cmd in seen.items()
                          if psutil.pid_exists(pid) and _alive(pid)]
     return result
+
+
+def check_interrupt_output(traceback: list[str] | None, streams: str) -> list[str]:
+    """What is wrong with an interrupted cell's output ([] if the learner sees one clear line)."""
+    problems = []
+    if not traceback or len(traceback) != 1 or "\n" in traceback[0] or not traceback[0].startswith(ONE_LINE):
+        problems.append(f"the error is not the one line {ONE_LINE!r}...: {traceback}")
+    problems += [f"{word} in the output" for word in MANAGER_NOISE if word in streams]
+    if WORKER_HEADER.search(streams):
+        # idle workers' tracebacks (they may interleave): every line at the left margin must be a
+        # header, "Traceback (most recent call last):" or the exception that ended it, KeyboardInterrupt
+        for line in streams.splitlines():
+            if line.strip() and not line[0].isspace() and not WORKER_HEADER.match(line) and line not in (
+                    "Traceback (most recent call last):", "KeyboardInterrupt"):
+                problems.append(f"beside the workers' KeyboardInterrupt tracebacks: {line[:200]!r}")
+    elif "Traceback (most recent call last)" in streams:
+        problems.append("a traceback in the output that no worker process printed")
+    return problems
 
 
 def _alive(pid: int) -> bool:
@@ -183,7 +210,8 @@ def test_interrupt_a_process_pool_cell_then_carry_on(name, tmp_path):
     result = interrupt_notebook(name, tmp_path)
     print(f"{name}: interrupted cell {result['interrupted']}, "
           f"ended {result.get('ended_after', 0):.1f} s after the interrupt, "
-          f"error {result.get('interrupt_error')!r}, output {len(result.get('interrupt_output', '').splitlines())} lines")
+          f"error {result.get('interrupt_error')!r}, output {len(result.get('interrupt_output', '').splitlines())} lines, "
+          f"{len(WORKER_HEADER.findall(result.get('interrupt_streams') or ''))} idle worker traceback(s)")
     if result["interrupted"] is None:
         # no cell of this notebook starts worker processes that live long enough to interrupt
         assert not any("ProcessPoolExecutor(" in c.source for c in nbformat.read(
@@ -192,12 +220,82 @@ def test_interrupt_a_process_pool_cell_then_carry_on(name, tmp_path):
             f"workers started")
         return
     assert "stuck" not in result, result["stuck"]
-    noise = [word for word in WORKER_NOISE if word in result["interrupt_output"]]
-    assert not noise, (f"{name}: the interrupted cell {result['interrupted']} showed worker or manager "
-                       f"noise {noise}:\n{result['interrupt_output'][-3000:]}")
+    assert result["interrupt_error"] is not None and result["interrupt_error"].startswith("KeyboardInterrupt"), (
+        f"{name}: the interrupted cell {result['interrupted']} did not end in error: {result['interrupt_error']}")
+    assert check_interrupt_output(result["interrupt_traceback"], result["interrupt_streams"]) == [], (
+        f"{name}: the interrupted cell {result['interrupted']} showed more than one clear line: "
+        f"{check_interrupt_output(result['interrupt_traceback'], result['interrupt_streams'])}\n"
+        f"{result['interrupt_output'][-3000:]}")
     assert not result["failures"], (f"{name}: after interrupting cell {result['interrupted']} and "
                                     f"re-running it:\n" + "\n".join(result["failures"]))
     leaks = {what: items for what, items in result["leaks"].items() if items}
     assert not leaks, f"{name}: left behind: {json.dumps(leaks, indent=1)}"
     assert not result["orphans"], f"{name}: processes outlived the kernel: {result['orphans']}"
     assert not result["temp_files"], f"{name}: left in the temporary folder: {result['temp_files']}"
+
+
+IDLE_WORKER = """Process ForkProcess-2:
+Traceback (most recent call last):
+  File "/usr/lib/python3.11/multiprocessing/process.py", line 314, in _bootstrap
+    self.run()
+  File "/usr/lib/python3.11/multiprocessing/queues.py", line 103, in get
+    res = self._recv_bytes()
+KeyboardInterrupt
+"""
+
+
+def test_the_one_line_check_is_not_vacuous():
+    """The check rejects IPython's full traceback, a manager thread's error and a worker's other death."""
+    good = [ONE_LINE + " at line 2. It did not finish ..."]
+    assert check_interrupt_output(good, "") == []
+    assert check_interrupt_output(good, IDLE_WORKER) == []  # the standard library's own, documented
+    interleaved = "Process ForkProcess-1:\nProcess ForkProcess-2:\n" + IDLE_WORKER.split("\n", 1)[1] * 2
+    assert check_interrupt_output(good, interleaved) == []
+    full = ["\x1b[31m-----\x1b[39m", "\x1b[31mKeyboardInterrupt\x1b[39m   Traceback (most recent call last)",
+            "Cell In[2], line 2 ...", "KeyboardInterrupt: "]
+    assert check_interrupt_output(full, "")
+    assert check_interrupt_output(None, "")
+    manager = ("Exception in thread Thread-3:\nTraceback (most recent call last):\n  ...\n"
+               "concurrent.futures._base.InvalidStateError: CANCELLED: <Future at 0x1 state=cancelled>\n")
+    assert check_interrupt_output(good, manager)
+    assert check_interrupt_output(good, IDLE_WORKER.replace("KeyboardInterrupt\n", "AttributeError: x\n"))
+
+
+PENDING_AFTER_BREAK = r"""
+import os, signal, sys, threading, time
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from futureslab import interrupts, tasks
+if sys.argv[1] == "hook":
+    interrupts._installed["previous_excepthook"] = threading.excepthook
+    threading.excepthook = interrupts._excepthook
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
+    fs = [pool.submit(tasks.sleep_for, 1.0) for _ in range(10)]
+    time.sleep(0.5)
+    assert fs[5].cancel()  # queued behind the call queue, as map's clean-up cancels on an interrupt
+    os.kill(list(pool._processes.values())[0].pid, signal.SIGKILL)  # a worker dies: the pool breaks
+    pool.shutdown(wait=True)
+    print("STATES", [f._state for f in fs])
+"""
+
+
+@pytest.mark.parametrize("hook", ["hook", "no-hook"])
+def test_a_broken_pool_fails_every_pending_future(hook, tmp_path):
+    """After a worker dies, every future not cancelled ends (BrokenProcessPool), none stays pending.
+
+    Python 3.12+ does it itself; on 3.10/3.11 the manager thread dies of InvalidStateError on the
+    cancelled future first (gh-107219) and leaves the rest pending for ever, unless the hook that
+    futureslab.setup() installs in a kernel finishes the job.
+    """
+    script = tmp_path / "pending.py"
+    script.write_text(PENDING_AFTER_BREAK)
+    run = subprocess.run([sys.executable, str(script), hook], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    states = run.stdout.split("STATES ", 1)[1].strip() if "STATES " in run.stdout else run.stdout
+    fixed = hook == "hook" or sys.version_info >= (3, 12)
+    if fixed:
+        assert "PENDING" not in states and "InvalidStateError" not in run.stderr, (states, run.stderr[-2000:])
+        assert states.count("CANCELLED") == 1, states
+    else:  # the bug the hook is for is real on this Python
+        assert "PENDING" in states and "InvalidStateError: CANCELLED" in run.stderr, (states, run.stderr[-2000:])

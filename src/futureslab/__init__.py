@@ -48,4 +48,5 @@ def setup(start_method: str | None = None) -> str:
         from .plots import style
 
         style()
+    __import__("futureslab.interrupts").interrupts.install()  # in a kernel: one-line interrupts, clean shutdown
     return multiprocessing.get_start_method()

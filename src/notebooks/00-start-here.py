@@ -13,7 +13,7 @@
 # - check that your machine is ready (the same check your instructor may ask you to run);
 # - run your first thread pool, time it, and see it as a timeline.
 #
-# **Time:** about 10 minutes. **Prerequisites:** Python functions and `for` loops; no concurrency yet.
+# **Time:** about 15 minutes. **Prerequisites:** Python functions and `for` loops; no concurrency yet.
 #
 # **Next:** [01 · Threads vs processes](01-threads-vs-processes.ipynb)
 

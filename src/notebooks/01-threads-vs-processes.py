@@ -14,7 +14,7 @@
 # - find out how many cores your machine really gives you, and judge each speed-up against that;
 # - meet the error a lambda causes in a process pool, and measure what a process costs.
 #
-# **Time:** about 25 minutes. **Prerequisites:** [00 · Start here](00-start-here.ipynb).
+# **Time:** about 60 minutes. **Prerequisites:** [00 · Start here](00-start-here.ipynb).
 #
 # **Previous:** [00 · Start here](00-start-here.ipynb) · **Next:** [02 · Futures](02-futures.ipynb)
 
@@ -266,7 +266,7 @@ print("under 100 bytes:", len(data) < 100, "| names its module:", b"futureslab.t
 # %% [markdown]
 # **The fix** is what section 3 did: a function defined at module level in an importable module.
 #
-# One more trap (notebook 05 returns to it): a function you `def` in a notebook cell pickles by name
+# One more trap (notebook 05a returns to it): a function you `def` in a notebook cell pickles by name
 # too, but its module is the notebook's `__main__`. Under `fork` the worker is a copy of the notebook
 # and finds it; under `spawn` (macOS, Windows) or `forkserver` (the default on Linux and other POSIX
 # systems except macOS from Python 3.14) it does not. The cell then shows `BrokenProcessPool`, and the

@@ -368,7 +368,8 @@ print("post 5's history:", *crashed.ledger.history(5), sep="\n  ")
 # (`retried` lists them).
 
 # %%
-pipeline.plot_pipeline(crashed_trace, title="a worker died: a fresh pool analysed the affected posts again")
+fig, ax = plt.subplots(figsize=(9, 6), layout="constrained")  # how many rows depends on the run: fix the size
+pipeline.plot_pipeline(crashed_trace, ax=ax, title="a worker died: a fresh pool analysed the affected posts again")
 plt.show()
 
 # %% [markdown]

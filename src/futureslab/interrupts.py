@@ -1,0 +1,197 @@
+"""Interrupting a cell, and shutting a kernel down, without noise or leftovers.
+
+:func:`install` is called by :func:`futureslab.setup`. Outside an IPython kernel it does nothing.
+In a kernel it changes three things, each narrowly, and each can be undone with :func:`uninstall`:
+
+1. **An interrupted cell says so in one line.** The stop button raises ``KeyboardInterrupt`` in the
+   kernel's main thread, wherever it happens to be waiting: often deep inside
+   ``concurrent.futures`` (``Future.result``, ``shutdown``, ``Thread.join``), so IPython prints a
+   traceback of a dozen frames the learner did not write. An IPython custom exception handler
+   (``InteractiveShell.set_custom_exc``) shows instead one line naming the cell line that was
+   running. The cell still ends in error (IPython's ``run_code`` records the exception, so ipykernel
+   replies ``status: error`` with ``ename: KeyboardInterrupt``): "Run all" stops there, as before.
+   Other exceptions are untouched. If something else already installed a custom handler, this one
+   is not installed.
+
+2. **Python 3.10 and 3.11 only: a broken process pool finishes shutting down.** When a worker
+   process dies (an idle worker exits on the interrupt's ``SIGINT``, which Jupyter sends to the
+   kernel's whole process group) the pool's manager thread runs ``terminate_broken``, which marks
+   every pending future failed. On 3.10/3.11 it calls ``set_exception`` on futures the interrupted
+   ``map`` had just cancelled, which raises ``InvalidStateError: CANCELLED``: the thread dies with a
+   traceback, *before* terminating and joining the remaining workers. CPython fixed this in 3.12
+   (gh-107219: the error is ignored). A ``threading.excepthook`` recognises exactly that error in
+   exactly that thread and method, and does the rest of ``terminate_broken`` as 3.12 does (fail the
+   futures not yet done, terminate the workers, join the pool's internals); any other exception
+   goes to the previous hook unchanged.
+
+3. **A kernel that used spawn or forkserver shuts down instead of being killed.** Those start
+   methods start multiprocessing's *resource tracker*, a child process that ignores ``SIGTERM`` by
+   design and exits when the last process holding its pipe closes it. On a shutdown request
+   ipykernel signals its children with ``SIGTERM`` for about 4.4 s before it tries ``SIGKILL``, but
+   jupyter_client (JupyterLab, nbclient, nbval) waits only half its ``shutdown_wait_time`` (5 s by
+   default) and then kills the kernel. Killed, the kernel runs no ``atexit`` code, so
+   multiprocessing never removes its ``pymp-*`` folder from the temp dir (created by
+   ``multiprocessing.util.get_temp_dir``, e.g. for the forkserver's socket, and removed by a
+   ``Finalize`` at exit). An observer of the shell's ``exit_now`` trait (set by the kernel's
+   ``do_shutdown``, just before ipykernel signals its children) stops the forkserver and closes this
+   process's end of the resource tracker's pipe, so the tracker exits as soon as the workers do;
+   ipykernel finds no children left, the kernel exits normally and multiprocessing cleans up after
+   itself.
+
+What this module does **not** hide: a worker process that was *idle* when the interrupt arrived
+(waiting for its next task) dies of the ``KeyboardInterrupt`` and prints ``Process
+ForkProcess-N:`` and a traceback on its own standard error (``multiprocessing.process.BaseProcess.
+_bootstrap`` prints any exception that ends a process), which the kernel shows under the cell. That
+is the worker's own output; the notebooks say what it means.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+MESSAGE = ("KeyboardInterrupt: you interrupted this cell{where}. It did not finish, so whatever "
+           "it had not yet done is missing: re-run it before the cells after it.")
+
+_installed: dict = {}
+
+
+def _cell_line(tb) -> int | None:
+    """The line of the cell that was running: the first ``<module>`` frame of the traceback."""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "<module>":
+            return tb.tb_lineno
+        tb = tb.tb_next
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """The line shown for an interrupted cell."""
+    line = _cell_line(exc.__traceback__)
+    return MESSAGE.format(where=f" at line {line}" if line else "")
+
+
+def _on_interrupt(shell, etype, value, tb, tb_offset=None):
+    """IPython custom exception handler for KeyboardInterrupt: one line instead of a traceback."""
+    line = _cell_line(tb)
+    stb = [MESSAGE.format(where=f" at line {line}" if line else "")]
+    shell._showtraceback(etype, value, stb)  # IPython's hook to display a traceback (an error output)
+    return stb
+
+
+def _raised_in(tb, function: str) -> bool:
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == function:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _is_terminate_broken_bug(args) -> bool:
+    """The 3.10/3.11 error of gh-107219: InvalidStateError in the pool manager's terminate_broken."""
+    if sys.version_info >= (3, 12) or args.exc_type is None:
+        return False
+    from concurrent.futures import InvalidStateError
+    from concurrent.futures.process import _ExecutorManagerThread
+
+    return (issubclass(args.exc_type, InvalidStateError)
+            and isinstance(args.thread, _ExecutorManagerThread)
+            and _raised_in(args.exc_traceback, "terminate_broken"))
+
+
+def _finish_terminate_broken(thread) -> None:
+    """The rest of ``terminate_broken`` as Python 3.12 runs it, skipping futures already done."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    for work_item in list(thread.pending_work_items.values()):
+        if not work_item.future.done():
+            try:
+                work_item.future.set_exception(BrokenProcessPool(
+                    "A process in the process pool was terminated abruptly while the future was "
+                    "running or pending."))
+            except Exception:  # cancelled meanwhile: nothing to report to anyone
+                pass
+    thread.pending_work_items.clear()
+    for process in list(thread.processes.values()):
+        process.terminate()
+    thread.join_executor_internals()
+
+
+def _excepthook(args) -> None:
+    if _is_terminate_broken_bug(args):
+        _finish_terminate_broken(args.thread)
+        return
+    _installed.get("previous_excepthook", threading.__excepthook__)(args)
+
+
+def _release_multiprocessing_helpers(change=None) -> None:
+    """At kernel shutdown: stop the forkserver, and let the resource tracker exit with the workers."""
+    if change is not None and not change.get("new"):
+        return
+    import os
+    from multiprocessing import forkserver, resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    tracker_pid = None
+    if tracker is not None:
+        with tracker._lock:
+            fd, tracker_pid = tracker._fd, tracker._pid
+            # a later use starts a fresh tracker; 3.13+'s ResourceTracker.__del__ has nothing to stop
+            tracker._fd = tracker._pid = None
+        if fd is not None:
+            try:
+                os.close(fd)  # the tracker sees EOF once the workers (signalled by ipykernel) are gone
+            except OSError:
+                pass
+    server = getattr(forkserver, "_forkserver", None)
+
+    def finish():  # in the background: each wait ends only when ipykernel's signals have done their part
+        if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+            try:
+                server._stop()  # closes its "alive" pipe, reaps it, removes its socket file
+            except Exception:
+                pass
+        if tracker_pid is not None:
+            try:
+                os.waitpid(tracker_pid, 0)  # else it lingers as a zombie that ipykernel keeps signalling
+            except OSError:
+                pass
+
+    threading.Thread(target=finish, name="futureslab-kernel-shutdown", daemon=True).start()
+
+
+def install() -> bool:
+    """Install the three behaviours above in the running IPython kernel; False if not in one."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    if "shell" in _installed:
+        return True
+    if not shell.custom_exceptions:
+        shell.set_custom_exc((KeyboardInterrupt,), _on_interrupt)
+        _installed["custom_exc"] = True
+    if sys.version_info < (3, 12):
+        _installed["previous_excepthook"] = threading.excepthook
+        threading.excepthook = _excepthook
+    if sys.platform != "win32":
+        shell.observe(_release_multiprocessing_helpers, names="exit_now")
+        _installed["observer"] = True
+    _installed["shell"] = shell
+    return True
+
+
+def uninstall() -> None:
+    """Undo :func:`install`."""
+    shell = _installed.pop("shell", None)
+    if shell is None:
+        return
+    if _installed.pop("custom_exc", False) and shell.custom_exceptions == (KeyboardInterrupt,):
+        shell.set_custom_exc((), None)
+    if "previous_excepthook" in _installed and threading.excepthook is _excepthook:
+        threading.excepthook = _installed.pop("previous_excepthook")
+    if _installed.pop("observer", False):
+        shell.unobserve(_release_multiprocessing_helpers, names="exit_now")
