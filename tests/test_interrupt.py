@@ -134,7 +134,7 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                 result["interrupt_error"] = f"{error['ename']}: {error['evalue']}" if error else None
                 result["interrupt_traceback"] = error["traceback"] if error else None
                 result["interrupt_streams"] = "".join(o.get("text", "") for o in cell.get("outputs", [])
-                                                      if o.get("output_type") == "stream")
+                                                      if o.get("output_type") == "stream" and o.get("name") == "stderr")
                 cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
                 task = asyncio.ensure_future(client.async_execute_cell(cell, index))  # re-run it
                 while not task.done():

@@ -260,13 +260,14 @@ def plot_timeline(records, ax=None, title: str | None = None, labels=None):
         _, ax = plt.subplots(figsize=(8, 0.45 * max(len(workers), 1) + 1.3), layout="constrained")
     row = {w: i for i, w in enumerate(workers)}
     tasks = list(dict.fromkeys(r.task for r in records))
-    cmap = plt.get_cmap("tab20")
+    # tab20 without its two reds (indices 6 and 7): red means "failed" in these pictures
+    palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors) if i not in (6, 7)]
     span = max((r.end for r in records), default=1.0) or 1.0
     # roughly how many characters fit per second of the x axis (at 72 dpi, one point is one pixel)
     fig_w_pt = ax.figure.get_size_inches()[0] * 72 * ax.get_position().width
     chars_per_second = fig_w_pt / (0.62 * MIN_FONT) / (1.02 * span)
     for r in records:
-        color = "#d62728" if r.error else cmap(tasks.index(r.task) % 20)
+        color = "#d62728" if r.error else palette[tasks.index(r.task) % len(palette)]
         ax.barh(row[r.worker], max(r.duration, span / 1000), left=r.start, height=0.7,
                 color=color, edgecolor="black", linewidth=0.5, hatch="//" if r.error else None)
         text = name(r.task)

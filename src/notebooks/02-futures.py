@@ -12,7 +12,7 @@
 # **In this notebook you will**
 # - watch futures move through their states: pending, running, finished, cancelled;
 # - read results and exceptions with `result()`, `exception()` and timeouts, on every Python version;
-# - learn what `cancel()` and a timeout do *not* do;
+# - learn what `cancel()` and a timeout do *not* do, and how a running task can really be stopped;
 # - wait for groups of futures with `wait()` and its three `return_when` modes, on a timeline.
 #
 # **Time:** about 20 minutes. **Prerequisites:** [01 · Threads vs processes](01-threads-vs-processes.ipynb).
@@ -216,9 +216,9 @@ failed.result()
 # **From a process pool, the worker's traceback comes along.** The exception is pickled in the worker
 # and raised again in your process, so its own traceback only shows your side (`result()` and the
 # pool's internals). The pool attaches the worker's traceback, as text, as the exception's
-# `__cause__`, an exception of the private type `_RemoteTraceback`: in an error message it appears
-# above yours, after "The above exception was the direct cause of the following exception". To read
-# it in code, look at `exc.__cause__`:
+# `__cause__`, an exception of the private type `_RemoteTraceback`. An error message prints it first,
+# then "The above exception was the direct cause of the following exception:", then your side. To
+# read it in code, look at `exc.__cause__`:
 
 # %%
 with ProcessPoolExecutor(max_workers=1) as pool:
@@ -465,7 +465,8 @@ check.first_done(first_done)
 #
 # - `submit` returns a Future at once; `result()` waits for it and re-raises the task's exception.
 # - `cancel()` works only while pending; a timeout stops your waiting, never the task; catch
-#   `concurrent.futures.TimeoutError` to be right on every Python.
+#   `concurrent.futures.TimeoutError` to be right on every Python. A running task stops when it
+#   checks a flag you set, or when its process ends (3.14: `terminate_workers()`).
 # - `wait()` sorts futures into done and not done by `FIRST_COMPLETED`, `FIRST_EXCEPTION` or
 #   `ALL_COMPLETED`, and never raises.
 #

@@ -10,8 +10,9 @@
 # steady number of tasks running over an input that never ends.
 #
 # **In this notebook you will**
-# - see what `map` promises (input order), what it does behind your back (submits everything at once),
-#   how it reports an exception, and what its `timeout` measures;
+# - see what `map` promises (input order), what it does behind your back (submits everything at once,
+#   cancels what is pending when it stops early), how it reports an exception, and what its `timeout`
+#   measures;
 # - measure `chunksize` on a process pool and draw the curve;
 # - collect results with `as_completed` and a future→input dictionary, and see what its timeout does to
 #   tasks still running;
@@ -165,7 +166,7 @@ claim(first == 0 and max(dropped_ran) <= 1,
       "after the iterator was dropped, only the task already running finished; the rest were cancelled",
       tasks_run=dropped_ran)
 
-# # %% [markdown]
+# %% [markdown]
 # If you need every result, failures included, `map` is the wrong tool: submit each task and collect
 # each future's outcome (`as_completed`, below), or catch the error inside the task function and return
 # it as a value.
@@ -528,8 +529,9 @@ check.bounded_run(bounded_run)
 # %% [markdown]
 # ## Recap
 #
-# - `map` yields in input order, submits everything at once, raises a task's error at its position,
-#   and its timeout counts from the call; on process pools, give tiny tasks a `chunksize`.
+# - `map` yields in input order, submits everything at once, raises a task's error at its position
+#   (cancelling what is still pending, as it does when you drop the iterator), and its timeout counts
+#   from the call; on process pools, give tiny tasks a `chunksize`.
 # - `as_completed` yields in finish order (keep a future→input dict); its timeout raises from the
 #   iterator and leaves running stragglers running.
 # - `wait(..., return_when=FIRST_COMPLETED)` keeps a bounded number of tasks in flight over any input.

@@ -288,6 +288,10 @@ ax.legend(loc="lower right")
 ax.set_title("A pool pays only when each task is big enough")
 plt.show()
 
+# %% [markdown]
+# *Look at where the curve crosses the dashed line: below it, the plain loop wins; the further right
+# (bigger tasks), the closer the pool gets to one task per core at a time.*
+
 # %%
 claim(races[SIZES[0]].speedup("parallel") < 1, "with ~0.1 ms tasks the plain loop beats the process pool",
       speedup=races[SIZES[0]].speedup("parallel"))

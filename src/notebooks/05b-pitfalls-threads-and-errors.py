@@ -396,10 +396,18 @@ claim(ran_kept == 10, "while the iterator was alive nothing was cancelled, and t
 # - **Thread pool**: the main thread stops waiting, but the worker threads go on, and if the
 #   interrupt lands inside a `with` block, leaving it waits for every queued task: the cell seems to
 #   ignore you. Catch the interrupt and cancel the queue, as below.
-# - **Process pool**: the interrupt signal reaches the whole process group, so the worker processes
-#   get it too: running tasks fail with `KeyboardInterrupt` (queued ones still run), and *every* live
-#   process pool in the kernel may be broken afterwards (the next `submit` raises `BrokenProcessPool`). Create pools inside the cell
-#   with `with`, and after an interrupt, re-run the cell so it makes a fresh pool.
+# - **Process pool**: Jupyter sends the interrupt signal to the kernel's whole process group, so the
+#   worker processes get it too. A worker that is running a task raises `KeyboardInterrupt` inside
+#   it, and the pool hands that back as the task's exception. A worker that is waiting for its next
+#   task exits, printing its own traceback (`Process ForkProcess-1:` ... `KeyboardInterrupt`), under
+#   the cell or in the terminal that started Jupyter. Its pool is then broken: the pool's unfinished
+#   tasks fail with `BrokenProcessPool`, and so does a later `submit`. A pool created inside the cell
+#   with `with` goes away with the cell, so re-running the cell makes a fresh one; a pool you keep
+#   open across cells may have to be created again.
+#
+# The cell's own error is one line, `KeyboardInterrupt: you interrupted this cell at line N ...`:
+# `futureslab.setup()` replaces IPython's long traceback through `concurrent.futures` with it. The
+# cell still counts as failed, so *Run all* stops there; re-run it before the cells below.
 #
 # We do not press the real button here (a notebook must run unattended); instead the loop raises
 # `KeyboardInterrupt` itself after three results, exactly where the button would have.

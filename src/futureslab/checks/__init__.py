@@ -46,7 +46,6 @@ import inspect
 import logging
 import os
 import signal
-import sys
 import sysconfig
 import threading
 import time

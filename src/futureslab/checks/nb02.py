@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dis
+import time
 import types
 from concurrent.futures import Future, ThreadPoolExecutor
-
-import time
 
 from ..trace import Tracer
 from . import Wrong, describe, exercise, expect, owned_pool, pause, run_with_timeout, stoppable

@@ -7,7 +7,6 @@ so it can see when each task started and finished and how many ran at once. Call
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 
