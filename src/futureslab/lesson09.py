@@ -8,7 +8,7 @@ Version facts:
 * :func:`features` — which of the 3.9–3.15 additions this Python has, read from its standard
   library (not from its version number); :func:`feature_table` prints them.
 * :func:`fresh_python` — run code in a new interpreter of this Python, with a time limit.
-* :func:`wait_until_running` — wait until a future's task has started.
+* :func:`wait_until_running` — wait until a future's task has started; :func:`child_pids`.
 * :func:`recycled_workers`, :func:`recycling_refuses_fork` — ``max_tasks_per_child`` (3.11).
 * :func:`max_tasks_hang`, :func:`known_hang` — the ``max_tasks_per_child`` hang (gh-115634): does
   this Python hang, and is it a release known to hang or known to be fixed?
@@ -49,7 +49,7 @@ from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
 
-__all__ = ["features", "feature_table", "fresh_python", "wait_until_running", "Recycled",
+__all__ = ["features", "feature_table", "fresh_python", "wait_until_running", "child_pids", "Recycled",
            "recycled_workers", "recycling_refuses_fork", "max_tasks_hang", "known_hang",
            "ThreadsOnCPU", "threads_on_cpu", "PinnedDefaults", "defaults_on_one_cpu", "Counted",
            "counted", "fresh_start_method", "failed_preload", "LazyProbe", "lazy_import_probe",
@@ -143,6 +143,11 @@ class Recycled:
     @property
     def finished(self) -> bool:
         return len(self.pids) == self.tasks
+
+
+def child_pids() -> set:
+    """The process ids of this process's live ``multiprocessing`` children (pool workers included)."""
+    return {p.pid for p in multiprocessing.active_children()}
 
 
 def recycled_workers(tasks: int = 4, workers: int = 2, max_tasks_per_child: int = 1,
