@@ -7,7 +7,11 @@ Modules (import the one you need; this package imports nothing heavy, so worker 
 * :mod:`futureslab.timing`  - repeat, best, median, speed-ups, one print format
 * :mod:`futureslab.trace`   - which worker ran which task when, and the timeline picture
 * :mod:`futureslab.plots`   - runtime bars, speed-up curves
-* :mod:`futureslab.claims`  - a lesson's claim checked on the machine that runs it
+* :mod:`futureslab.cores`   - the yardstick: cores the OS grants, CPU other programs use
+* :mod:`futureslab.claims`  - a lesson's claim checked on the machine that runs it (three outcomes)
+* :mod:`futureslab.lesson01`, :mod:`~futureslab.lessons` (03, 04), :mod:`~futureslab.pitfalls` (05a/b),
+  :mod:`~futureslab.pipeline` (06), :mod:`~futureslab.lesson07`, :mod:`~futureslab.lesson09` - the
+  measuring and demo plumbing of those notebooks
 * :mod:`futureslab.checks`  - exercise checkers
 * :mod:`futureslab.doctor`  - ``python -m futureslab.doctor``: is this machine ready for the course?
 """
