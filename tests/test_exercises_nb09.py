@@ -265,20 +265,17 @@ def notebook_cluster(tmp_path, monkeypatch):
     """The cluster exactly as notebook 09's set-up cell starts it (that cell's code, executed), with the
     temporary folder pointed at an empty ``tmp_path / "tmp"``."""
     pytest.importorskip("cryptography")  # Security.temporary() needs it
-    from futureslab.timing import fmt_seconds, stopwatch
+    from futureslab import lesson09
 
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    ns = {"tempfile": tempfile, "warnings": warnings, "logging": logging, "stopwatch": stopwatch,
-          "fmt_seconds": fmt_seconds}
+    ns = {"lesson09": lesson09}
     exec(notebook_cell("security = Security.temporary()"), ns)
     try:
         yield ns, temp
     finally:
-        ns["client"].close()
-        ns["cluster"].close()
-        ns["scratch"].cleanup()
+        ns["lab"].close()
 
 
 def stranger_attempts(tmp_path, address: str) -> list:
@@ -296,7 +293,7 @@ def stranger_attempts(tmp_path, address: str) -> list:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX users and setuid")
 def test_notebook_cluster_refuses_another_user(notebook_cluster, tmp_path):
     ns, _ = notebook_cluster
-    address = ns["cluster"].scheduler_address
+    address = ns["lab"].cluster.scheduler_address
     assert address.startswith("tls://127.0.0.1:"), address
     attempts = stranger_attempts(tmp_path, address)
     assert attempts == ["refused CommClosedError", "refused FatalCommClosedError"], attempts
@@ -322,8 +319,6 @@ def test_notebook_cluster_leaves_no_files(notebook_cluster):
     ns, temp = notebook_cluster
     client = ns["client"]
     assert client.submit(sum, [1, 2], pure=False).result(timeout=20) == 3
-    assert sorted(os.listdir(temp)) == [os.path.basename(ns["scratch"].name)]  # all of Dask's files are in there
-    client.close()
-    ns["cluster"].close()
-    ns["scratch"].cleanup()
+    assert sorted(os.listdir(temp)) == [os.path.basename(ns["lab"].scratch.name)]  # all of Dask's files are in there
+    assert ns["lab"].close() == []
     assert os.listdir(temp) == []  # no dask-scratch-space, no global.lock / purge.lock

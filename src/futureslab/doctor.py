@@ -214,6 +214,11 @@ def check_local_api() -> Check:
 def run(stream=None) -> int:
     """Run every check, print the report, return the exit code (0 all good, 1 something broken)."""
     stream = stream or sys.stdout
+    # in a notebook the doctor may run before futureslab.setup(): pressing stop during its process-pool
+    # check then shows one line too, not a traceback of concurrent.futures (a no-op outside a kernel)
+    from . import interrupts
+
+    interrupts.install()
     checks = [check_python(), *check_packages(), *check_settings(), check_cpus(), check_start_method()]
     checks += [check_processes(), check_free_cores(), check_local_api()]
     print(f"Futures Lab environment check ({platform.system()} {platform.machine()})", file=stream)

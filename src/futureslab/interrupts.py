@@ -13,6 +13,14 @@ In a kernel it changes three things, each narrowly, and each can be undone with 
    Other exceptions are untouched. If something else already installed a custom handler, this one
    is not installed.
 
+   A cell that is waiting in a top-level ``await`` is stopped differently: ipykernel (6+) does not
+   raise ``KeyboardInterrupt`` there but cancels the cell's coroutine (``IPythonKernel.
+   _cancel_on_sigint``), so the cell ends in ``asyncio.CancelledError``. A ``pre_run_cell`` hook
+   wraps the SIGINT handler ipykernel installs for such a cell, only to note that the signal came;
+   a ``CancelledError`` that ends a cell after that is shown as one line too (still named
+   ``CancelledError``, saying why). A ``CancelledError`` with no interrupt behind it (the learner's
+   own ``task.cancel()``) keeps IPython's usual traceback.
+
 2. **Python 3.10 and 3.11 only: a broken process pool finishes shutting down.** When a worker
    process dies (an idle worker exits on the interrupt's ``SIGINT``, which Jupyter sends to the
    kernel's whole process group) the pool's manager thread runs ``terminate_broken``, which marks
@@ -53,7 +61,12 @@ import threading
 MESSAGE = ("KeyboardInterrupt: you interrupted this cell{where}. It did not finish, so whatever "
            "it had not yet done is missing: re-run it before the cells after it.")
 
+ASYNC_MESSAGE = ("CancelledError: you interrupted this cell{where}; Jupyter stops a cell that is waiting "
+                 "in an await by cancelling it. It did not finish, so whatever it had not yet done is "
+                 "missing: re-run it before the cells after it.")
+
 _installed: dict = {}
+_sigint = {"seen": False}  # set by the wrapper of ipykernel's SIGINT handler for an awaiting cell
 
 
 def _cell_line(tb) -> int | None:
@@ -72,11 +85,42 @@ def one_line(exc: BaseException) -> str:
 
 
 def _on_interrupt(shell, etype, value, tb, tb_offset=None):
-    """IPython custom exception handler for KeyboardInterrupt: one line instead of a traceback."""
+    """IPython custom exception handler: one line for an interrupted cell instead of a traceback."""
+    import asyncio
+
+    if issubclass(etype, asyncio.CancelledError) and not _sigint["seen"]:
+        # not an interrupt: the learner's own cancellation keeps IPython's full traceback
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return None
     line = _cell_line(tb)
-    stb = [MESSAGE.format(where=f" at line {line}" if line else "")]
+    template = MESSAGE if issubclass(etype, KeyboardInterrupt) else ASYNC_MESSAGE
+    stb = [template.format(where=f" at line {line}" if line else "")]
     shell._showtraceback(etype, value, stb)  # IPython's hook to display a traceback (an error output)
     return stb
+
+
+def _note_sigint(*args, **kwargs) -> None:
+    """``pre_run_cell`` hook: for an awaiting cell, note when ipykernel's SIGINT handler is called.
+
+    ipykernel installs its handler (which cancels the cell) before the cell starts and puts the
+    previous one back when the cell ends, so the wrapper lives exactly as long as that cell. A cell
+    that does not await keeps Python's default handler (it raises KeyboardInterrupt): not wrapped.
+    """
+    import signal
+
+    _sigint["seen"] = False
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers belong to the main thread (ipykernel's subshells do not cancel)
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler) or handler is signal.default_int_handler or getattr(handler, "_futureslab", False):
+        return
+
+    def noting(signum, frame, _kernels=handler):
+        _sigint["seen"] = True
+        return _kernels(signum, frame)
+
+    noting._futureslab = True
+    signal.signal(signal.SIGINT, noting)
 
 
 def _raised_in(tb, function: str) -> bool:
@@ -172,7 +216,10 @@ def install() -> bool:
     if "shell" in _installed:
         return True
     if not shell.custom_exceptions:
-        shell.set_custom_exc((KeyboardInterrupt,), _on_interrupt)
+        import asyncio
+
+        shell.set_custom_exc((KeyboardInterrupt, asyncio.CancelledError), _on_interrupt)
+        shell.events.register("pre_run_cell", _note_sigint)
         _installed["custom_exc"] = True
     if sys.version_info < (3, 12):
         _installed["previous_excepthook"] = threading.excepthook
@@ -189,8 +236,15 @@ def uninstall() -> None:
     shell = _installed.pop("shell", None)
     if shell is None:
         return
-    if _installed.pop("custom_exc", False) and shell.custom_exceptions == (KeyboardInterrupt,):
-        shell.set_custom_exc((), None)
+    if _installed.pop("custom_exc", False):
+        import asyncio
+
+        if shell.custom_exceptions == (KeyboardInterrupt, asyncio.CancelledError):
+            shell.set_custom_exc((), None)
+        try:
+            shell.events.unregister("pre_run_cell", _note_sigint)
+        except ValueError:
+            pass
     if "previous_excepthook" in _installed and threading.excepthook is _excepthook:
         threading.excepthook = _installed.pop("previous_excepthook")
     if _installed.pop("observer", False):

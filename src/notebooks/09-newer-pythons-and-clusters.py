@@ -12,7 +12,7 @@
 # - run what 3.14 and 3.15 add, where your Python has it;
 # - run one function on threads, processes and a secured Dask cluster, and see what differs there.
 #
-# **Time:** about 50 minutes. **Prerequisites:** notebooks 01–05.
+# **Time:** about 60 minutes. **Prerequisites:** notebooks 01–05.
 #
 # **Previous:** [08 · asyncio and executors](08-asyncio-and-executors.ipynb) ·
 # **Next:** back to the [course map](00-start-here.ipynb).

@@ -1,0 +1,362 @@
+"""The plumbing of notebook 09 (futureslab.lesson09), on real interpreters, pools and a real (TLS) Dask
+cluster: every function on what it is for, on the wrong mechanism where it judges one, and on bad input."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import pytest
+
+from futureslab import lesson09
+from futureslab.claims import ClaimFailed
+from futureslab.tasks import count_primes, prime_ranges, sleep_for
+
+PY = sys.version_info[:2]
+
+pytestmark = pytest.mark.filterwarnings("ignore:Port .* is already in use")
+
+
+# ------------------------------------------------------------------------------------ version facts
+
+def test_features_match_this_python_and_the_table_prints_them():
+    found = lesson09.features()
+    assert len(found) == 10
+    assert all(here == (PY >= since) for since, here in found.values()), found
+    table = lesson09.feature_table(found).splitlines()
+    assert table[0] == f"Python {sys.version.split()[0]} on {sys.platform}"
+    assert len(table) == 11 and "max_tasks_per_child" in table[2] and table[2].endswith("yes" if PY >= (3, 11) else "no")
+
+
+def test_feature_table_rejects_bad_input():
+    with pytest.raises(TypeError, match="found must be a dict"):
+        lesson09.feature_table([1, 2])
+    with pytest.raises(ValueError, match=r"found\['x'\] must be"):
+        lesson09.feature_table({"x": True})
+
+
+def test_fresh_python_runs_code_reports_failures_and_stops_hangs():
+    assert lesson09.fresh_python("import os; print(os.getpid())") != str(os.getpid())
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        lesson09.fresh_python("1 / 0")
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        lesson09.fresh_python("import time; time.sleep(30)", timeout=1)
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(ValueError, match="code must be"):
+        lesson09.fresh_python("   ")
+    with pytest.raises(ValueError, match="timeout must be"):
+        lesson09.fresh_python("pass", timeout=0)
+
+
+def test_wait_until_running():
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first, queued = pool.submit(sleep_for, 0.5), pool.submit(sleep_for, 0.1)
+        lesson09.wait_until_running(first)
+        assert first.running()
+        with pytest.raises(TimeoutError, match="did not start within 0.1 s"):
+            lesson09.wait_until_running(queued, timeout=0.1)
+    with pytest.raises(TypeError, match="future must be"):
+        lesson09.wait_until_running(42)
+    with pytest.raises(ValueError, match="timeout must be"):
+        lesson09.wait_until_running(first, timeout=-1)
+
+
+def test_child_pids_sees_pool_workers():
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        pid = pool.submit(os.getpid).result()
+        assert pid in lesson09.child_pids()
+    assert pid not in lesson09.child_pids()
+
+
+@pytest.mark.skipif(PY < (3, 11), reason="max_tasks_per_child is 3.11+")
+def test_recycled_workers_gives_each_task_a_fresh_process_and_leaves_none():
+    recycled = lesson09.recycled_workers(tasks=3, workers=1, max_tasks_per_child=1)
+    assert recycled.finished and len(set(recycled.pids)) == 3
+    assert not set(recycled.pids) & lesson09.child_pids()
+
+
+@pytest.mark.skipif(PY < (3, 11), reason="max_tasks_per_child is 3.11+")
+def test_recycled_workers_without_recycling_reuses_the_worker():
+    """The control: the same pool that never retires its worker runs every task in one process."""
+    recycled = lesson09.recycled_workers(tasks=3, workers=1, max_tasks_per_child=100)
+    assert recycled.finished and len(set(recycled.pids)) == 1
+
+
+def test_recycled_workers_rejects_bad_arguments():
+    for kwargs, name in [({"tasks": 0}, "tasks"), ({"workers": "2"}, "workers"),
+                         ({"max_tasks_per_child": 0}, "max_tasks_per_child"), ({"timeout": -1}, "timeout")]:
+        with pytest.raises((TypeError, ValueError), match=name):
+            lesson09.recycled_workers(**kwargs)
+
+
+def test_recycling_refuses_fork():
+    expected = None if PY < (3, 11) or "fork" not in multiprocessing.get_all_start_methods() else True
+    assert lesson09.recycling_refuses_fork() is expected
+
+
+@pytest.mark.skipif(PY < (3, 11), reason="max_tasks_per_child is 3.11+")
+def test_max_tasks_hang_agrees_with_what_is_known():
+    hung, known = lesson09.max_tasks_hang(timeout=6), lesson09.known_hang()
+    assert isinstance(hung, bool)
+    assert known is None or hung == known, (sys.version, hung, known)
+
+
+def test_max_tasks_hang_rejects_a_tiny_timeout():
+    with pytest.raises(ValueError, match="timeout must be"):
+        lesson09.max_tasks_hang(timeout=0.1)
+
+
+@pytest.mark.parametrize("version, known", [
+    ((3, 10, 12), None), ((3, 11, 0), True), ((3, 12, 9), True), ((3, 13, 0), True), ((3, 13, 5), True),
+    ((3, 13, 6), None), ((3, 14, 0), True), ((3, 14, 3), True), ((3, 14, 4), None), ((3, 14, 8), False),
+    ((3, 14, 12), False), ((3, 15, 0, "alpha", 7, 0), None), ((3, 15, 0, "beta", 3, 0), None),
+    ((3, 15, 0, "beta", 4, 0), False), ((3, 15, 0, "candidate", 1, 0), False), ((3, 15, 0, "final", 0, 0), False),
+    ((3, 15, 2), False), ((3, 16, 0), False),
+])
+def test_known_hang_table(version, known):
+    assert lesson09.known_hang(version) is known
+
+
+def test_known_hang_rejects_bad_versions():
+    with pytest.raises(ValueError, match="version must look like sys.version_info"):
+        lesson09.known_hang((3, 11))
+    with pytest.raises(ValueError, match="version must look like"):
+        lesson09.known_hang(("3", "11", "0"))
+
+
+def test_threads_on_cpu_matches_this_build():
+    result = lesson09.threads_on_cpu(prime_ranges(300_000, chunks=2, start=200_000), attempts=2)
+    assert result.gil_enabled == getattr(sys, "_is_gil_enabled", lambda: True)()
+    assert result.speedup > 0 and result.room is not None
+    if result.gil_enabled:  # with the GIL, threads cannot make this faster: an upper bound that may be unshown
+        outcome = result.claim("threads gave CPU work no speed-up")
+        assert outcome in ("held", "unshown")
+
+
+@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="the wrong mechanism is processes under a GIL")
+def test_threads_on_cpu_claim_fails_when_fed_processes():
+    """Processes do run CPU work in parallel: fed a process pool, the GIL build's claim must fail (or, on a
+    machine too busy to judge, say it cannot be shown)."""
+    result = lesson09.threads_on_cpu(prime_ranges(1_200_000, chunks=2, start=1_000_000), pool=ProcessPoolExecutor,
+                                     attempts=1)
+    try:
+        outcome = result.claim("threads gave CPU work no speed-up")
+    except ClaimFailed:
+        return
+    assert outcome == "unshown", result
+
+
+def test_threads_on_cpu_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="ranges must hold at least 2"):
+        lesson09.threads_on_cpu([(0, 10)])
+    with pytest.raises(TypeError, match="pool must be callable"):
+        lesson09.threads_on_cpu([(0, 10), (10, 20)], pool=3)
+    with pytest.raises(ValueError, match="attempts must be"):
+        lesson09.threads_on_cpu([(0, 10), (10, 20)], attempts=0)
+
+
+def test_defaults_on_one_cpu():
+    pinned = lesson09.defaults_on_one_cpu()
+    if not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2:
+        assert pinned is None
+        return
+    follows = 1 if PY >= (3, 13) else os.cpu_count()
+    assert pinned.cpu_count == os.cpu_count()
+    assert pinned.process_cpu_count == (1 if PY >= (3, 13) else None)
+    assert (pinned.process_pool, pinned.thread_pool) == (follows, min(32, follows + 4))
+
+
+def test_counted_counts_what_map_took():
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        plain = lesson09.counted(range(50))
+        assert list(pool.map(abs, plain))[:3] == [0, 1, 2]
+    assert plain.taken == 50
+    c = lesson09.counted("ab")
+    assert next(c) == "a" and c.taken == 1
+    with pytest.raises(TypeError, match="iterable must be iterable"):
+        lesson09.counted(3)
+
+
+def test_fresh_start_method():
+    method, first = lesson09.fresh_start_method()
+    expected = "spawn" if sys.platform in ("win32", "darwin") else "forkserver" if PY >= (3, 14) else "fork"
+    assert method == first == expected
+
+
+def test_failed_preload():
+    outcome = lesson09.failed_preload()
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        assert outcome is None
+    elif PY >= (3, 15):
+        assert outcome.startswith("the pool failed to start:"), outcome
+    else:
+        assert outcome == "no on_error: the pool ran its task; the failed preload went unnoticed"
+
+
+def test_lazy_import_probe():
+    lazy = lesson09.lazy_import_probe()
+    assert not lazy.loaded_at_import and lazy.loaded_after_use
+    assert lazy.placeholder == ("lazy_import" if PY >= (3, 15) else "NoneType")
+
+
+def test_outcome():
+    assert lesson09.outcome(int, "3") == "worked"
+    assert lesson09.outcome(int, "x") == "ValueError: invalid literal for int() with base 10: 'x'"
+    with pytest.raises(TypeError, match="call must be callable"):
+        lesson09.outcome(None)
+
+
+def test_primes_report_on_standard_executors():
+    ranges = prime_ranges(20_000, chunks=4)
+    with ThreadPoolExecutor(2) as ex:
+        assert lesson09.primes_report(ex, ranges) == (count_primes(0, 20_000),) * 2
+    with pytest.raises(TypeError, match="executor must be"):
+        lesson09.primes_report(object(), ranges)
+
+
+def test_nap_and_flaky(tmp_path):
+    seconds, woke = lesson09.nap(0.05)
+    assert seconds == 0.05 and abs(woke - time.time()) < 1
+    with pytest.raises(ValueError, match="seconds must be"):
+        lesson09.nap(-1)
+    path = str(tmp_path / "count")
+    for attempt in (1, 2):
+        with pytest.raises(ConnectionError, match=f"attempt {attempt} failed"):
+            lesson09.flaky(path)
+    assert lesson09.flaky(path) == 3
+    assert lesson09.flaky(str(tmp_path / "other"), failures=0) == 1
+    with pytest.raises(TypeError, match="counter_file must be a path"):
+        lesson09.flaky(3)
+    with pytest.raises(ValueError, match="failures must be"):
+        lesson09.flaky(path, failures=-1)
+
+
+# --------------------------------------------------------------------------------------------- Dask
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """The notebook's cluster, as lesson09.start_cluster starts it, with the temp folder pointed at an
+    empty folder so that every file it makes can be seen."""
+    pytest.importorskip("cryptography")
+    from distributed import Security
+
+    temp = tmp_path_factory.mktemp("tmp")
+    saved, tempfile.tempdir = tempfile.tempdir, str(temp)
+    try:
+        lab = lesson09.start_cluster(Security.temporary(), n_workers=2)
+        try:
+            yield lab, temp
+        finally:
+            lab.close()
+    finally:
+        tempfile.tempdir = saved
+
+
+def test_start_cluster_is_secured_and_runs_tasks(lab):
+    cluster, temp = lab
+    assert cluster.cluster.scheduler_address.startswith("tls://127.0.0.1:")
+    assert len(cluster.client.scheduler_info()["workers"]) == 2
+    assert cluster.client.submit(sum, [1, 2], pure=False).result(timeout=20) == 3
+    assert os.listdir(temp) == [os.path.basename(cluster.scratch.name)]
+
+
+def test_start_cluster_rejects_insecure_or_bad_arguments():
+    distributed = pytest.importorskip("distributed")
+    with pytest.raises(ValueError, match="security must be a distributed.Security that requires encryption"):
+        lesson09.start_cluster(distributed.Security())
+    with pytest.raises(ValueError, match="security must be"):
+        lesson09.start_cluster(None)
+    pytest.importorskip("cryptography")
+    with pytest.raises(ValueError, match="n_workers must be >= 1"):
+        lesson09.start_cluster(distributed.Security.temporary(), n_workers=0)
+
+
+def test_stranger_is_refused(lab):
+    cluster, _ = lab
+    attempts = lesson09.stranger_attempts(cluster.cluster.scheduler_address)
+    assert len(attempts) == 2 and all(a.startswith("refused:") for a in attempts), attempts
+
+
+def test_stranger_connects_to_an_open_cluster(tmp_path):
+    """The control: the same stranger reaches a cluster without TLS (via a tls:// spelling of its tcp
+    address for the plain attempt), so the refusal above is the security's doing."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    with dask.config.set({"temporary-directory": str(tmp_path)}), \
+            distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp", host="127.0.0.1",
+                                     dashboard_address=None, silence_logs=logging.CRITICAL) as open_cluster:
+        address = open_cluster.scheduler_address.replace("tcp://", "tls://")
+        attempts = lesson09.stranger_attempts(address)
+    assert attempts[0] == "connected: 3", attempts
+
+
+def test_stranger_attempts_rejects_plain_addresses():
+    with pytest.raises(ValueError, match="address must be a tls://"):
+        lesson09.stranger_attempts("tcp://127.0.0.1:1")
+
+
+def test_primes_report_on_dask(lab):
+    cluster, _ = lab
+    with cluster.client.get_executor() as ex:
+        assert lesson09.primes_report(ex, prime_ranges(20_000, chunks=4)) == (count_primes(0, 20_000),) * 2
+
+
+def test_shutdown_nowait_on_dask_cancels_a_running_task(lab):
+    cluster, _ = lab
+    seen = lesson09.shutdown_nowait_on_dask(cluster.client, seconds=1)
+    assert seen.cancelled and seen.code_still_ran
+    assert lesson09.running_keys(cluster.client) == []  # it waited for the worker to finish that code
+    with pytest.raises(ValueError, match="seconds must be"):
+        lesson09.shutdown_nowait_on_dask(cluster.client, seconds=0)
+    with pytest.raises(TypeError, match="client must be"):
+        lesson09.shutdown_nowait_on_dask(object())
+    with pytest.raises(TypeError, match="client must be"):
+        lesson09.running_keys(object())
+
+
+def test_running_keys_sees_a_running_task(lab):
+    cluster, _ = lab
+    future = cluster.client.submit(sleep_for, 0.8, pure=False)
+    deadline = time.monotonic() + 10
+    while not lesson09.running_keys(cluster.client) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert lesson09.running_keys(cluster.client) == [str(future.key)]
+    assert future.result(timeout=10) == 0.8
+
+
+def test_flaky_with_dask_retries_and_new_path(lab):
+    cluster, _ = lab
+    path = cluster.new_path("count")
+    assert not os.path.exists(path) and os.path.dirname(path) == cluster.scratch.name
+    assert cluster.client.submit(lesson09.flaky, path, pure=False, retries=2).result(timeout=20) == 3
+    assert cluster.new_path("count") != path
+    with pytest.raises(ValueError, match="name must be a plain file name"):
+        cluster.new_path("../x")
+
+
+def test_close_removes_everything_and_reports_leftovers(tmp_path, monkeypatch):
+    pytest.importorskip("cryptography")
+    from distributed import Security
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.chdir(tmp_path)
+    before = lesson09.child_pids()  # the module's cluster may be running
+    lab = lesson09.start_cluster(Security.temporary(), n_workers=1)
+    assert lab.client.submit(sum, [1, 2], pure=False).result(timeout=20) == 3
+    assert lesson09.child_pids() - before  # its worker process
+    (tmp_path / "dask-scratch-space").mkdir()  # as if Dask had written outside the scratch folder
+    left = lab.close()
+    assert left == [str(tmp_path / "dask-scratch-space")]
+    assert os.listdir(temp) == []
+    assert lab.close() == left  # closing twice is harmless
+    assert lesson09.child_pids() <= before
