@@ -66,7 +66,11 @@ def expects_error(cell) -> bool:
 
 
 def _workers(kernel: psutil.Process) -> dict[int, str]:
-    """The kernel's descendant processes other than the standard library's own services."""
+    """The kernel's descendant processes other than the standard library's own services.
+
+    A service is the kernel's own child: the workers a forkserver forks carry the forkserver's
+    command line too, but they are its children, and they are workers.
+    """
     found = {}
     try:
         children = kernel.children(recursive=True)
@@ -75,9 +79,10 @@ def _workers(kernel: psutil.Process) -> dict[int, str]:
     for child in children:
         try:
             cmdline = " ".join(child.cmdline())
+            ppid = child.ppid()
         except psutil.Error:
             continue
-        if not any(service in cmdline for service in STDLIB_SERVICES):
+        if not (ppid == kernel.pid and any(service in cmdline for service in STDLIB_SERVICES)):
             found[child.pid] = cmdline
     return found
 

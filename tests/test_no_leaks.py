@@ -104,6 +104,12 @@ def _lp_cmdline(pid):
     except OSError:
         return "?"
 
+def _lp_ppid(pid):
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
 _LP_STDLIB_SERVICES = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
 # Threads the kernel's own machinery starts lazily (pyzmq's collector for zero-copy messages, started
 # by the first large output, e.g. a figure): the kernel's, not the notebook's.
@@ -123,8 +129,9 @@ def _lp_left():
                if t.ident not in _lp_baseline["threads"] and t.is_alive()
                and f"{type(t).__module__}.{type(t).__qualname__}" not in _LP_KERNEL_THREADS
                and not t.name.startswith(_LP_LIBRARY_THREAD_PREFIXES)]
+    # a service is the kernel's own child: the workers a forkserver forks carry its command line too
     processes = [f"pid {p}: {_lp_cmdline(p)}" for p in _lp_descendants()
-                 if not any(s in _lp_cmdline(p) for s in _LP_STDLIB_SERVICES)]
+                 if not (_lp_ppid(p) == _lp_os.getpid() and any(s in _lp_cmdline(p) for s in _LP_STDLIB_SERVICES))]
     active = [repr(p) for p in _lp_mp.active_children()]
     sockets = [v for k, v in _lp_listening().items() if k not in _lp_baseline["sockets"]]
     return {"threads": threads, "processes": processes, "active_children": active, "listening": sockets}
