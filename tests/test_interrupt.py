@@ -57,7 +57,7 @@ WORKER_HEADER = re.compile(r"^Process (?:Fork|Spawn|ForkServer)Process-\d+:$", r
 ONE_LINE = "KeyboardInterrupt: you interrupted this cell"
 ONE_LINE_AWAIT = "CancelledError: you interrupted this cell"  # ipykernel cancels an awaiting cell
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.course_again,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGINT to a process group")]
 
 

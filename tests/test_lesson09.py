@@ -31,7 +31,8 @@ def test_features_match_this_python_and_the_table_prints_them():
     assert all(here == (PY >= since) for since, here in found.values()), found
     table = lesson09.feature_table(found).splitlines()
     assert table[0] == f"Python {sys.version.split()[0]} on {sys.platform}"
-    assert len(table) == 11 and "max_tasks_per_child" in table[2] and table[2].endswith("yes" if PY >= (3, 11) else "no")
+    assert len(table) == 11 and "max_tasks_per_child" in table[2]
+    assert table[2].endswith("yes" if PY >= (3, 11) else "no")
 
 
 def test_feature_table_rejects_bad_input():
@@ -140,12 +141,13 @@ def test_threads_on_cpu_matches_this_build():
         assert outcome in ("held", "unshown")
 
 
-@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(), reason="the wrong mechanism is processes under a GIL")
+@pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(),
+                    reason="the wrong mechanism is processes under a GIL")
 def test_threads_on_cpu_claim_fails_when_fed_processes():
     """Processes do run CPU work in parallel: fed a process pool, the GIL build's claim must fail (or, on a
     machine too busy to judge, say it cannot be shown)."""
-    result = lesson09.threads_on_cpu(prime_ranges(1_200_000, chunks=2, start=1_000_000), pool=ProcessPoolExecutor,
-                                     attempts=1)
+    result = lesson09.threads_on_cpu(prime_ranges(1_200_000, chunks=2, start=1_000_000),
+                                     pool=ProcessPoolExecutor, attempts=1)
     try:
         outcome = result.claim("threads gave CPU work no speed-up")
     except ClaimFailed:

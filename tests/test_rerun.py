@@ -31,7 +31,7 @@ from test_no_leaks import GRACE_SECONDS, NOTEBOOKS, _listing, run_with_probes
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 MODES = ["cells-twice", "all-twice"]
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.course_again,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the leak probes read /proc")]
 
 
