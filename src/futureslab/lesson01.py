@@ -315,6 +315,9 @@ def start_up_times(methods=None, *, rounds: int = 3, thread_pool: Callable = Thr
     check_callable("process_pool", process_pool)
     rounds = check_int("rounds", rounds, low=1)
     available = multiprocessing.get_all_start_methods()
+    # a fixed order (3.14+ lists the default method first, so the list's order varies by version)
+    order = ["fork", "forkserver", "spawn"]
+    available = sorted(available, key=lambda m: order.index(m) if m in order else len(order))
     methods = list(available if methods is None else methods)
     for m in methods:
         if m not in available:
