@@ -107,7 +107,7 @@ def test_ci_runs_the_newest_pythons_in_the_debian_root():
     runs = re.findall(r"^(FUTURESLAB_START_METHOD=\w+ )?step .*\n(bash \.ci/debian-python\.sh (3\.\d+) .*)$", ci, flags=re.M)
     got = {(version, (env or "").strip()) for env, _, version in runs}
     assert got == {("3.14", ""), ("3.14", "FUTURESLAB_START_METHOD=spawn"), ("3.15", "")}, got
-    assert all('-m "not browser and not slow"' in cmd for _, cmd, _ in runs), "no browser in the root"
+    assert all('-m "not browser and ' in cmd for _, cmd, _ in runs), "no browser in the root"
     spawn = [cmd for env, cmd, _ in runs if env]
     assert spawn and spawn[0].endswith(" notebooks"), "3.14 under spawn runs every notebook"
 
