@@ -15,7 +15,7 @@
 # - learn what `cancel()` and a timeout do *not* do, and how a running task can really be stopped;
 # - wait for groups of futures with `wait()` and its three `return_when` modes, on a timeline.
 #
-# **Time:** about 20 minutes. **Prerequisites:** [01 · Threads vs processes](01-threads-vs-processes.ipynb).
+# **Time:** about 65 minutes. **Prerequisites:** [01 · Threads vs processes](01-threads-vs-processes.ipynb).
 #
 # **Previous:** [01 · Threads vs processes](01-threads-vs-processes.ipynb) ·
 # **Next:** [03 · Callbacks](03-callbacks.ipynb)

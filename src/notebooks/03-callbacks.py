@@ -15,7 +15,7 @@
 # - add up results from callbacks, watch updates get lost without a lock, and fix it;
 # - practise all three in exercises.
 #
-# **Time:** about 20 minutes. **Prerequisites:** [02 · Futures](02-futures.ipynb) (submit, `result()`,
+# **Time:** about 65 minutes. **Prerequisites:** [02 · Futures](02-futures.ipynb) (submit, `result()`,
 # `cancel()`).
 #
 # **Previous:** [02 · Futures](02-futures.ipynb) · **Next:** [04 · map vs as_completed](04-map-vs-as-completed.ipynb)

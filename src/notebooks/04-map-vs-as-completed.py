@@ -19,7 +19,7 @@
 # - compare the two on a timeline and on time to the first result;
 # - keep a bounded number of tasks in flight with `wait(..., return_when=FIRST_COMPLETED)`.
 #
-# **Time:** about 25 minutes. **Prerequisites:** [02 · Futures](02-futures.ipynb) and
+# **Time:** about 70 minutes. **Prerequisites:** [02 · Futures](02-futures.ipynb) and
 # [03 · Callbacks](03-callbacks.ipynb).
 #
 # **Previous:** [03 · Callbacks](03-callbacks.ipynb) · **Next:** [05a · Pitfalls with processes](05a-pitfalls-processes.ipynb)

@@ -18,7 +18,7 @@
 # - see what sending large arguments and results to a worker costs, and send less;
 # - watch a worker process die, and recover every innocent task.
 #
-# **Time:** about 35 minutes (reading, running and the exercise). **Prerequisites:** notebooks 01
+# **Time:** about 45 minutes (reading, running and the exercise). **Prerequisites:** notebooks 01
 # to 04 (threads vs processes, futures, callbacks, `map` and `as_completed`).
 #
 # **Previous:** [04 · map vs as_completed](04-map-vs-as-completed.ipynb) ·

@@ -16,7 +16,7 @@
 # - stop a pool early, and know exactly which queued tasks still run;
 # - share an HTTP session between threads without throwing connections away.
 #
-# **Time:** about 40 minutes (reading, running and the exercises). **Prerequisites:** notebooks 01
+# **Time:** about 60 minutes (reading, running and the exercises). **Prerequisites:** notebooks 01
 # to 04, and [05a · Pitfalls with processes](05a-pitfalls-processes.ipynb).
 #
 # **Previous:** [05a · Pitfalls with processes](05a-pitfalls-processes.ipynb) ·

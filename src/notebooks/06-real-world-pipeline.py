@@ -19,7 +19,7 @@
 # - keep an account of every item, survive a full disk and a worker process that dies, and run the
 #   whole thing as a script.
 #
-# **Time:** about 30 minutes. **Prerequisites:** notebooks 01 to 05b, especially `as_completed` and
+# **Time:** about 70 minutes. **Prerequisites:** notebooks 01 to 05b, especially `as_completed` and
 # `wait` (02, 04), broken pools (05a) and lost exceptions (05b).
 #
 # **Previous:** [05b · Pitfalls with threads, stopping and errors](05b-pitfalls-threads-and-errors.ipynb) ·

@@ -16,7 +16,7 @@
 #   can overstate the cores you get;
 # - pick a worker count by measuring, in a few lines of code.
 #
-# **Time:** about 55 minutes. **Prerequisites:** notebooks 01 (threads vs processes) and 04 (map).
+# **Time:** about 50 minutes. **Prerequisites:** notebooks 01 (threads vs processes) and 04 (map).
 #
 # **Previous:** [06 · A real-world pipeline](06-real-world-pipeline.ipynb) ·
 # **Next:** [08 · asyncio and executors](08-asyncio-and-executors.ipynb)

@@ -17,7 +17,7 @@
 # - run the same I/O job on threads and on asyncio (with the `aiohttp` client), side by side;
 # - learn when each one fits.
 #
-# **Time:** about 20 minutes. **Prerequisites:** notebooks 01–02; `async def` and `await` at the level of
+# **Time:** about 60 minutes. **Prerequisites:** notebooks 01–02; `async def` and `await` at the level of
 # the Python tutorial.
 #
 # **Previous:** [07 · Tuning and scaling](07-tuning-and-scaling.ipynb) ·
