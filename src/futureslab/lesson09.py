@@ -113,11 +113,17 @@ def fresh_python(code: str, timeout: float = 30) -> str:
         raise ValueError(f"code must be a non-empty string of Python, got {code!r}")
     timeout = check_number("timeout", timeout, low=0.1)
     with tempfile.TemporaryDirectory(prefix="futureslab-fresh-") as temp:  # its temporary files too
-        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                              text=True, timeout=timeout, env={**os.environ, "TMPDIR": temp})
-    if done.returncode != 0:
-        raise RuntimeError(f"the fresh interpreter failed (exit code {done.returncode}):\n{done.stderr[-1500:]}")
-    return done.stdout.strip()
+        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": temp})
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:  # a timeout, or the learner interrupting the cell: never leave it behind
+            proc.kill()
+            proc.communicate()
+            raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"the fresh interpreter failed (exit code {proc.returncode}):\n{err[-1500:]}")
+    return out.strip()
 
 
 def wait_until_running(future, timeout: float = 10) -> None:
