@@ -124,7 +124,9 @@ def _serial_then_parallel_sleeps(n, pool):
 
 def test_amdahl_sweep_fits_the_design_and_catches_a_sequential_pool():
     good = lesson07.amdahl_sweep((1, 4, 16), job=_serial_then_parallel_sleeps, attempts=2)
-    assert good.fits_design()[0] and good.follows_prediction()[0], good.times
+    # the right mechanism never fails: it holds, or (other programs busy) cannot be shown
+    assert good.claim_fits_design("fits") in ("held", "unshown"), good.times
+    assert good.claim_follows_prediction("follows") in ("held", "unshown"), good.times
     bad = lesson07.amdahl_sweep((1, 4, 16), job=_serial_then_parallel_sleeps, pool=sequential_executor,
                                 attempts=1)
     assert not bad.fits_design()[0] and not bad.follows_prediction()[0]

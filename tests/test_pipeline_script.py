@@ -48,7 +48,12 @@ def test_without_the_main_guard_the_workers_rerun_the_script_and_the_pool_breaks
     done = run(unguarded, "--start-method", method, timeout=180)
     assert done.returncode != 0, done.stdout
     assert "bootstrapping phase" in done.stderr  # each worker re-ran the script and tried to start a pool
-    assert "analyse: BrokenProcessPool" in done.stdout and "not finished: 16 downloaded posts" in done.stdout
+    broke_in_pipeline = ("analyse: BrokenProcessPool" in done.stdout
+                         and "not finished: 16 downloaded posts" in done.stdout)
+    # 3.14+ under forkserver: the forkserver itself runs the unguarded script while it preloads
+    # __main__, dies, and the first submit finds nobody at the other end of its socket
+    forkserver_died = method == "forkserver" and "ConnectionResetError" in done.stderr
+    assert broke_in_pipeline or forkserver_died, (done.stdout, done.stderr[-2000:])
 
 
 def test_script_rejects_a_missing_out_folder(tmp_path):

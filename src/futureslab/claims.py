@@ -89,7 +89,7 @@ def _log(text: str, outcome: str, needs, room, measured) -> None:
     path = os.environ.get(LOG_ENV)
     if not path:
         return
-    entry = {"time": time.time(), "text": text, "outcome": outcome, "needs": needs,
+    entry = {"time": time.time(), "pid": os.getpid(), "text": text, "outcome": outcome, "needs": needs,
              "granted": None if room is None else room.granted,
              "other": None if room is None else round(room.other, 3),
              "measured": {k: (round(v, 4) if isinstance(v, float) else repr(v))
