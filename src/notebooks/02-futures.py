@@ -276,8 +276,11 @@ with Tracer() as tracer, ThreadPoolExecutor(max_workers=1) as pool:
 fig, ax = plt.subplots(figsize=(8, 1.8), layout="constrained")
 tracer.plot(ax=ax, title="result(timeout=0.2) on a 0.6 s task")
 ax.axvline(gave_up_at, color="red", linestyle="--", label="we stopped waiting")
-ax.legend(loc="upper right", fontsize=8)
+ax.legend(loc="upper right", fontsize=10)
 plt.show()
+
+# %% [markdown]
+# *Look at:* the bar runs on past the red line: `result(timeout=)` stopped *our waiting*, not the task.
 
 # %%
 late = tracer.records[0]
@@ -380,8 +383,12 @@ fig, ax = plt.subplots(figsize=(9, 2.8), layout="constrained")
 tracer.plot(ax=ax, title="five tasks (task 3 fails) and four calls to wait()")
 for (how, t), color in zip(returned_at.items(), ["grey", "tab:blue", "tab:red", "tab:green"]):
     ax.axvline(t, color=color, linestyle="--", label=how)
-ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, title="wait() returned", title_fontsize=7)
+ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10, title="wait() returned", title_fontsize=10)
 plt.show()
+
+# %% [markdown]
+# *Look at:* where each dashed line meets the bars: each `wait()` returned at the first moment its
+# condition held, and the tasks carried on regardless.
 
 # %% [markdown]
 # The next checks compare times with the tasks' known durations, which holds only if the machine ran

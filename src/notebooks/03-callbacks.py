@@ -346,6 +346,9 @@ bottom.set_ylabel("done")
 bottom.set_xlabel("seconds since start")
 plt.show()
 
+# %% [markdown]
+# *Look at:* each step of the lower line sits under the end of a bar above it.
+
 # %%
 last_end = max(r.end for r in tracer.records)
 claim(len(progress_times) == len(POST_IDS) and progress_times[0] < last_end - 0.02,
