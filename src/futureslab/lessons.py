@@ -11,7 +11,7 @@ import logging
 
 from ._validate import check_callable, check_int
 
-__all__ = ["callback_errors", "first_that_holds", "mark_received"]
+__all__ = ["callback_errors", "mark_received"]
 
 
 @contextlib.contextmanager
@@ -38,21 +38,6 @@ def callback_errors():
     finally:
         logger.removeHandler(handler)
         logger.propagate = old_propagate
-
-
-def first_that_holds(measure, holds, attempts: int = 3):
-    """Run ``measure()`` up to ``attempts`` times; return the first result for which ``holds(result)``
-    is true, or the last result (for the claim to report). A busy machine can delay one run's
-    threads; this never changes what counts as holding."""
-    check_callable("measure", measure)
-    check_callable("holds", holds)
-    attempts = check_int("attempts", attempts, low=1)
-    result = None
-    for _ in range(attempts):
-        result = measure()
-        if holds(result):
-            return result
-    return result
 
 
 def mark_received(ax, tracer, received, burst: float = 0.01):

@@ -42,9 +42,9 @@ import matplotlib.pyplot as plt
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb04 as check
-from futureslab.claims import Room, claim
+from futureslab.claims import Room, claim, measure_until
 from futureslab.cores import LoadMeter
-from futureslab.lessons import first_that_holds, mark_received
+from futureslab.lessons import mark_received
 from futureslab.plots import log_axis
 from futureslab.data import USERS
 from futureslab.server import LocalAPI
@@ -84,7 +84,7 @@ print(f"first result received after {fmt_seconds(arrivals[0][1])}, although item
       f"was ready after about {fmt_seconds(DURATIONS[5])}")
 
 # %%
-arrivals = first_that_holds(map_arrivals, lambda a: a[0][1] >= 0.9 * max(DURATIONS))
+arrivals = measure_until(map_arrivals, lambda a: a[0][1] >= 0.9 * max(DURATIONS))
 claim([item for item, _ in arrivals] == ITEMS, "map gave the results in input order")
 claim(arrivals[0][1] >= 0.9 * max(DURATIONS),
       "map held back every result until the slowest task, item 0, had finished",
@@ -193,7 +193,7 @@ def map_with_deadline():
 
 
 with LoadMeter() as load:
-    received, error, raised_at, total = first_that_holds(map_with_deadline, lambda r: r[0] == [0, 1])
+    received, error, raised_at, total = measure_until(map_with_deadline, lambda r: r[0] == [0, 1])
 print(f"received {received}, then {error} after {fmt_seconds(raised_at)}")
 print(f"the with block still waited for the two running tasks: {fmt_seconds(total)} in all")
 
@@ -292,7 +292,7 @@ for user_id, name in sorted(arrival)[:3]:
 print("...")
 
 # %%
-arrival = first_that_holds(users_as_completed, lambda a: [u for u, _ in a] != sorted(u for u, _ in a))
+arrival = measure_until(users_as_completed, lambda a: [u for u, _ in a] != sorted(u for u, _ in a))
 claim([u for u, _ in arrival] != list(range(1, 11)), "the users arrived in an order other than 1 to 10")
 claim(all(name == USERS[user_id - 1]["name"] for user_id, name in arrival),
       "the dictionary matched every result to the right user")
@@ -320,7 +320,7 @@ def as_completed_with_deadline():
     return sorted(received), stragglers, finished, sw.elapsed
 
 
-received, stragglers, finished, total = first_that_holds(
+received, stragglers, finished, total = measure_until(
     as_completed_with_deadline, lambda r: len(r[0]) == 8 and r[1] == [8, 9])
 print(f"received {len(received)} results, then TimeoutError; still running then: {stragglers}")
 print(f"after the with block, finished: {finished}  ({fmt_seconds(total)} in all)")
