@@ -43,7 +43,7 @@ FLOOR = 0.6
 #: How much faster than the no-parallelism control a parallel run must be.
 MARGIN = 1.25
 #: Mean slice length while overlapping, relative to the sequential mean slice, at most.
-STRETCH = 1.6
+STRETCH = 1.75
 
 LOG_ENV = "FUTURESLAB_CLAIMS_LOG"
 
@@ -193,9 +193,9 @@ def overlap_parallel(tracer, sequential_tracer) -> tuple[bool, dict]:
 
     Overlapping bars alone prove nothing (threads under the GIL and one shared core overlap too,
     with each slice stretched). So this needs at least two distinct process ids among the workers,
-    two tasks running at once, and a mean slice length at most 1.6x the sequential one (two virtual CPUs
-    that share one physical core, hyperthreads, stretch slices up to ~1.5x; sharing one CPU or the
-    GIL, ~2x or more).
+    two tasks running at once, and a mean slice length at most 1.75x the sequential one (two virtual
+    CPUs that share one physical core, hyperthreads, stretched slices 1.4-1.6x on the 2-vCPU machines
+    the course is tested on; sharing one CPU or the GIL, 2x or more).
     """
     recs, seq = list(tracer.records), list(sequential_tracer.records)
     if not recs or not seq:
@@ -267,6 +267,15 @@ class Race:
         """:func:`overlap_parallel` on the best runs' timelines."""
         return overlap_parallel(self.tracers["parallel"], self.tracers["sequential"])
 
+    def settled(self) -> bool:
+        """Both bars hold on the best runs so far (overlap only where the pool has worker processes).
+
+        :func:`cpu_race` measures more rounds, within its budget, until this is true: noise (another
+        program's burst, a migrated vCPU) passes, a wrong mechanism fails every round."""
+        if not self.parallel()[0]:
+            return False
+        return len(self.pids.get("parallel", ())) < 2 or self.overlap()[0]
+
     def claim_parallel(self, text: str) -> str:
         """Judge "the pool computed in parallel" (speed-up floor and control margin) with three outcomes."""
         from .timing import fmt_speedup
@@ -296,8 +305,8 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
 
     A :class:`~futureslab.cores.LoadMeter` runs around every measured run, so ``race.room`` says how
     many cores were granted and how busy other programs kept them. After ``rounds`` rounds, it stops
-    as soon as :meth:`Race.parallel` holds or ``budget`` seconds have passed. ``check(results)`` may
-    verify each run's results (raise if wrong). ``pool``/``control`` are executor factories: the
+    as soon as :meth:`Race.settled` (the speed-up and overlap bars hold) or ``budget`` seconds have
+    passed. ``check(results)`` may verify each run's results (raise if wrong). ``pool``/``control`` are executor factories: the
     tests pass the wrong ones (threads, workers pinned to one CPU, a sequential executor) to show
     the claims then fail or say they cannot be shown.
     """
@@ -356,7 +365,7 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
                 run("parallel", par)
             race.rounds = n
             race.room = Room.now(load)
-            if n >= rounds and (race.parallel()[0] or time.perf_counter() - t_start > budget):
+            if n >= rounds and (race.settled() or time.perf_counter() - t_start > budget):
                 break
     return race
 

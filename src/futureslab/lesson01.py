@@ -39,7 +39,7 @@ THREAD_SPEEDUP_MAX = 1.3
 #: ... and each of their slices must take at least this many times a sequential slice (turn-taking).
 THREAD_STRETCH_MIN = 1.4
 #: Processes past the granted cores may gain at most this factor over the best count within them.
-BEYOND_GAIN_MAX = 1.25
+BEYOND_GAIN_MAX = 1.5  # halfway between computing (1x: no core left) and waiting (2x)
 
 
 def gil_enabled() -> bool:
