@@ -180,3 +180,20 @@ def test_widget_fills_its_output_without_capturing(monkeypatch):
     assert text["output_type"] == "stream" and text["text"].startswith("4 cpu tasks: ThreadPoolExecutor")
     assert picture["output_type"] == "display_data"
     assert base64.b64decode(picture["data"]["image/png"]).startswith(b"\x89PNG")
+
+
+def test_widget_output_carries_a_static_picture_for_renderings_without_a_kernel():
+    """The cell's output bundle holds the live widget view *and* a PNG of the first run (GitHub,
+    nbviewer and course websites cannot show a widget; JupyterLab ranks the widget view first)."""
+    pytest.importorskip("ipywidgets")
+    from IPython.core.formatters import DisplayFormatter
+
+    box = explore(kind="io", executor="thread", workers=2, tasks=4, seconds=0.02, widgets=True)
+    data, _ = DisplayFormatter().format(box)  # what IPython stores as the cell's output
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    assert data["text/plain"].startswith(box.last.summary())
+    box.last = None  # no run to show (the first run failed): the widget alone, no stale picture
+    data, _ = DisplayFormatter().format(box)
+    assert "image/png" not in data and "application/vnd.jupyter.widget-view+json" in data

@@ -256,4 +256,26 @@ def _build_widget(w, kind, executor, workers, tasks, seconds):
     executor_buttons.observe(on_executor, names="value")
     run_button.on_click(on_run)
     on_run()  # draw the first run at once
+    _with_picture(box)
     return box
+
+
+def _with_picture(box) -> None:
+    """Give the widget's output a static picture of its first run, beside the widget view.
+
+    The cell's output then carries both: JupyterLab (and anything with a widget manager) shows the
+    live widget, which it ranks first; a rendering without a kernel (GitHub, nbviewer, a course
+    website) shows the PNG of the first run instead of an empty box.
+    """
+    widget_bundle = box._repr_mimebundle_
+
+    def bundle(**kwargs):
+        data = widget_bundle(**kwargs)
+        if box.last is not None and isinstance(data, dict):
+            data = dict(data)
+            data["image/png"] = _figure_output(box.last)["data"]["image/png"]
+            data["text/plain"] = (f"{box.last.summary()}\n(the explorer's first run; run the notebook "
+                                  "in Jupyter to change it and press Run)")
+        return data
+
+    box._repr_mimebundle_ = bundle

@@ -43,7 +43,9 @@ def callback_errors():
 def mark_received(ax, tracer, received, burst: float = 0.01):
     """Add a "received" row under a :class:`~futureslab.trace.Tracer` timeline: a marker where the
     main thread got each result, labelled with its item (results within ``burst`` s share a label)."""
-    workers = sorted(tracer.workers, key=lambda w: int(w.split("-")[1]) if "-" in w else 0)
+    from .trace import _worker_order
+
+    workers = sorted(tracer.workers, key=_worker_order)  # the rows plot_timeline drew, in its order
     row = len(workers)
     ax.scatter([t for _, t in received], [row] * len(received), marker="v", color="black", zorder=3)
     bursts: list = []

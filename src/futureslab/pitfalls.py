@@ -34,9 +34,12 @@ def fmt_us(seconds) -> str:
 def run_in_fresh_pool(method: str, fn, *args, timeout: float = 30.0):
     """Run ``fn(*args)`` in a new one-worker ``ProcessPoolExecutor`` started with ``method``.
 
-    Returns the result, or the exception the call raised (``BrokenProcessPool`` when the worker died).
-    The pool is shut down before returning, so no worker is left running.
+    Returns the result, or the exception the call raised (``BrokenProcessPool`` when the worker died,
+    ``TimeoutError`` when it ran past ``timeout`` s: the worker is then terminated, so the call
+    returns after about ``timeout`` s however long the task would run). The pool is shut down
+    before returning, so no worker is left running.
     """
+    from concurrent.futures import TimeoutError as FuturesTimeout
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -47,11 +50,24 @@ def run_in_fresh_pool(method: str, fn, *args, timeout: float = 30.0):
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context(method)) as pool:
         try:
             outcome = pool.submit(fn, *args).result(timeout=timeout)
+        except FuturesTimeout as exc:  # stop the worker: leaving the `with` would wait for the task
+            outcome = exc
+            _terminate_workers(pool)
         except Exception as exc:  # shown to the learner, not handled
             outcome = exc
     if isinstance(outcome, Exception):
         time.sleep(0.2)  # a dying worker's last words reach the notebook through the kernel: let them land here
     return outcome
+
+
+def _terminate_workers(pool) -> None:
+    """Terminate a process pool's workers: ``terminate_workers()`` on 3.14+, before that the pool's
+    process table (a private attribute; the standard library had no public way)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 # A fresh Python whose __main__ defines `cube` in its own code, as a notebook cell does: like a

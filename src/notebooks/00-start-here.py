@@ -170,6 +170,8 @@ claim(api.stats()["peak_in_flight"] >= 4, "the server saw them arrive together, 
 # time before you press Run; then try *cpu* on threads and on processes (notebook 01 explains why
 # they differ). Where widgets are not available,
 # `explore(widgets=False, kind=..., executor=..., workers=...)` runs once and draws the same picture.
+# The cell also stores a still picture of its first run, which is what a page without a kernel
+# (GitHub, nbviewer, a course website) shows in place of the widget.
 
 # %% tags=["nbval-ignore-output"]
 from futureslab.explorer import explore
