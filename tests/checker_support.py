@@ -1,4 +1,5 @@
-"""Shared by the checker tests: the bad inputs every checker must survive, and a leak check."""
+"""Shared by the checker tests: the bad inputs every checker must survive, a leak check, and the
+assertions on a verdict's diagnosis."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import threading
 import time
 
 import psutil
+import pytest
 
 NOTICE = "still waiting for your code"
+
+# Spelled out here, not imported from futureslab.checks: a test that took the package's own words
+# could not notice them change.
+WRONG, NOT_YET = "not right yet", "not solved yet"
 
 
 def os_threads() -> set:
@@ -61,6 +67,24 @@ def run_bad_input(checker, answer, limit: float):
     return verdict
 
 
+def assert_diagnosis(verdict, *words, status: str = WRONG):
+    """Assert ``verdict`` has ``status`` (by default: not right yet) and its message holds every one
+    of ``words``. Returns the verdict."""
+    assert verdict.status == status, str(verdict)
+    for word in words:
+        assert word in verdict.message, f"{word!r} not in the verdict: {verdict}"
+    return verdict
+
+
+def assert_one_clear_verdict(checker, answer, why: str, limit: float):
+    """:func:`run_bad_input`, then: the verdict's message says ``why`` and does not speak of code
+    still running. Returns the verdict."""
+    verdict = run_bad_input(checker, answer, limit)
+    assert why in verdict.message, str(verdict)
+    assert "still running" not in verdict.message, str(verdict)
+    return verdict
+
+
 def starter(*args, **kwargs):
     raise NotImplementedError
 
@@ -73,6 +97,10 @@ def returns_none(*args, **kwargs):
     return None
 
 
+def returns_42(*args, **kwargs):
+    return 42
+
+
 def sleeps_30(*args, **kwargs):
     time.sleep(30)
 
@@ -80,6 +108,19 @@ def sleeps_30(*args, **kwargs):
 def generator(*args, **kwargs):
     yield 1
     yield 2
+
+
+#: (answer, words its verdict must hold) for a checker of a plain function: use as
+#: ``@pytest.mark.parametrize("answer, why", BAD_ANSWERS)``, then :func:`assert_one_clear_verdict`.
+BAD_ANSWERS = [
+    pytest.param(None, "expected a function, got None", id="None"),
+    pytest.param(returns_42, "42", id="returns_42"),
+    pytest.param(raises, "your code raised KeyError: 'boom'", id="raises"),
+    pytest.param(returns_none, "None", id="returns_none"),
+    pytest.param(generator, "a generator", id="generator"),
+    pytest.param(sleeps_30, "did not finish within", id="sleeps_30"),
+    pytest.param(starter, "Replace `raise NotImplementedError`", id="starter"),
+]
 
 
 async def async_starter(*args, **kwargs):

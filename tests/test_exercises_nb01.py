@@ -14,10 +14,6 @@ from futureslab.solutions import nb01 as solution
 from futureslab.tasks import fetch_post, fetch_user
 
 
-def starter(*args):
-    raise NotImplementedError
-
-
 # --- wrong answers (module level, so a process pool could send them anywhere) ---------------------
 
 def titles_sequential(post_ids):
@@ -113,7 +109,7 @@ def test_solution_passes(checker, answer):
 @pytest.mark.parametrize("checker", [check.fetch_titles, check.count_primes_parallel,
                                      check.fetch_politely])
 def test_starter_is_not_solved_yet(checker):
-    verdict = checker(starter)
+    verdict = checker(bad.starter)
     assert verdict.status == "not solved yet", str(verdict)
     assert "Hint:" in str(verdict)
 
@@ -138,9 +134,7 @@ def test_starter_is_not_solved_yet(checker):
     (check.fetch_politely, polite_one_less, "you may use all 3"),
 ])
 def test_wrong_answer_says_why(checker, answer, why):
-    verdict = checker(answer)
-    assert verdict.status == "not right yet", str(verdict)
-    assert why in verdict.message, str(verdict)
+    bad.assert_diagnosis(checker(answer), why)
 
 
 def test_two_overlapping_threads_are_not_called_sequential():
@@ -150,23 +144,13 @@ def test_two_overlapping_threads_are_not_called_sequential():
 
 def test_hints_point_the_way_without_the_code():
     for checker in (check.fetch_titles, check.count_primes_parallel, check.fetch_politely):
-        hint = checker(starter).hint
+        hint = checker(bad.starter).hint
         for code in ("ThreadPoolExecutor(", "ProcessPoolExecutor(", "pool.map(", "max_workers="):
             assert code not in hint, f"{checker.__name__}'s hint gives away {code!r}: {hint}"
 
 
 @pytest.mark.parametrize("checker, limit", [(check.fetch_titles, 12), (check.count_primes_parallel, 17),
                                             (check.fetch_politely, 12)])
-@pytest.mark.parametrize("answer, why", [
-    (None, "expected a function, got None"),
-    (lambda *a: 42, "42"),
-    (bad.raises, "your code raised KeyError: 'boom'"),
-    (bad.returns_none, "None"),
-    (bad.generator, "a generator"),
-    (bad.sleeps_30, "did not finish within"),
-    (bad.starter, "Replace `raise NotImplementedError`"),
-])
+@pytest.mark.parametrize("answer, why", bad.BAD_ANSWERS)
 def test_bad_input_gives_one_clear_verdict(checker, limit, answer, why):
-    verdict = bad.run_bad_input(checker, answer, limit=limit)
-    assert why in verdict.message, str(verdict)
-    assert "still running" not in verdict.message
+    bad.assert_one_clear_verdict(checker, answer, why, limit=limit)

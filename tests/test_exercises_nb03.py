@@ -13,10 +13,6 @@ from futureslab.checks import nb03 as check
 from futureslab.solutions import nb03 as solution
 
 
-def starter(*args):
-    raise NotImplementedError
-
-
 # --------------------------------------------------------------------------------------- solutions
 
 @pytest.mark.parametrize("exercise_id", ["03.1", "03.2", "03.3"])
@@ -35,7 +31,7 @@ def test_solutions_pass():
 @pytest.mark.parametrize("checker", [check.run_with_progress, check.total_from_callbacks,
                                      check.run_until_failure])
 def test_starter_is_not_solved_yet(checker):
-    verdict = checker(starter)
+    verdict = checker(bad.starter)
     assert verdict.status == "not solved yet", str(verdict)
     assert "NotImplementedError" in str(verdict)
 
@@ -75,39 +71,13 @@ def progress_wrong_count(task, items, report):
     return [f.result() for f in futures]
 
 
-def test_progress_sequential_is_wrong():
-    verdict = check.run_with_progress(progress_sequential)
-    assert verdict.status == "not right yet" and "one at a time" in verdict.message
-
-
-def test_progress_after_the_fact_is_wrong():
-    verdict = check.run_with_progress(progress_after_the_fact)
-    assert verdict.status == "not right yet" and "not live progress" in verdict.message
-
-
-def test_progress_from_main_thread_is_wrong():
-    verdict = check.run_with_progress(progress_from_main_thread)
-    assert verdict.status == "not right yet" and "add_done_callback" in verdict.message
-
-
-def test_progress_repeated_count_is_wrong():
-    verdict = check.run_with_progress(progress_wrong_count)
-    assert verdict.status == "not right yet" and "threading.Lock" in verdict.message
-
-
-def test_progress_constant_results():
-    verdict = check.run_with_progress(lambda task, items, report: [0] * len(items))
-    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+def progress_constant(task, items, report):
+    return [0] * len(items)
 
 
 def progress_wrong_results(task, items, report):
     with ThreadPoolExecutor(4) as executor:
         return [r + 1 for r in executor.map(task, items)]
-
-
-def test_progress_wrong_results():
-    verdict = check.run_with_progress(progress_wrong_results)
-    assert verdict.status == "not right yet" and "input order" in verdict.message
 
 
 def progress_unlocked(task, items, report):
@@ -145,9 +115,7 @@ def progress_report_outside_lock(task, items, report):
 @pytest.mark.parametrize("answer", [progress_unlocked, progress_report_outside_lock])
 def test_progress_without_lock_is_rejected_every_time(answer):
     for _ in range(5):
-        verdict = check.run_with_progress(answer)
-        assert verdict.status == "not right yet", str(verdict)
-        assert "threading.Lock" in verdict.message, str(verdict)
+        bad.assert_diagnosis(check.run_with_progress(answer), "threading.Lock")
 
 
 # ------------------------------------------------------------------------------------ 03.2 wrong
@@ -184,9 +152,7 @@ def total_in_main_thread(task, items):
 
 def test_total_without_lock_is_rejected_every_time():
     for _ in range(5):
-        verdict = check.total_from_callbacks(total_without_lock)
-        assert verdict.status == "not right yet", str(verdict)
-        assert "lost" in verdict.message and "Lock" in verdict.message, str(verdict)
+        bad.assert_diagnosis(check.total_from_callbacks(total_without_lock), "lost", "Lock")
 
 
 def total_returns_after_wait(task, items):
@@ -209,29 +175,12 @@ def total_returns_after_wait(task, items):
 def test_total_read_right_after_wait_is_diagnosed_every_time():
     for _ in range(3):
         verdict = check.total_from_callbacks(total_returns_after_wait)
-        assert verdict.status == "not right yet", str(verdict)
-        assert "still adding" in verdict.message and "wait() return" in verdict.message, str(verdict)
+        bad.assert_diagnosis(verdict, "still adding", "wait() return")
         assert "Lock" not in verdict.message, str(verdict)
 
 
-def test_total_constant_is_diagnosed():
-    verdict = check.total_from_callbacks(lambda task, items: 136)
-    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
-
-
-def test_total_none_is_diagnosed():
-    verdict = check.total_from_callbacks(bad.returns_none)
-    assert verdict.status == "not right yet" and "got None" in verdict.message
-
-
-def test_total_sequential_is_wrong():
-    verdict = check.total_from_callbacks(total_sequential)
-    assert verdict.status == "not right yet" and "one at a time" in verdict.message
-
-
-def test_total_in_main_thread_is_wrong():
-    verdict = check.total_from_callbacks(total_in_main_thread)
-    assert verdict.status == "not right yet" and "add_done_callback" in verdict.message
+def total_constant(task, items):
+    return 136
 
 
 # ------------------------------------------------------------------------------------ 03.3 wrong
@@ -284,14 +233,8 @@ def labels_sequential(task, items):
     return labels
 
 
-def test_labels_without_cancel_is_wrong():
-    verdict = check.run_until_failure(labels_without_cancel)
-    assert verdict.status == "not right yet" and "cancel every future" in verdict.message
-
-
-def test_labels_calling_result_on_cancelled_is_wrong():
-    verdict = check.run_until_failure(labels_calling_result)
-    assert verdict.status == "not right yet" and "CancelledError" in verdict.message
+def labels_constant(task, items):
+    return {i: "ok" for i in items}
 
 
 def test_labels_calling_result_hides_the_logged_tracebacks(capsys):
@@ -300,16 +243,6 @@ def test_labels_calling_result_hides_the_logged_tracebacks(capsys):
     assert "Traceback" not in captured.out + captured.err
     assert "reported by the concurrent.futures logger" in verdict.message and "CancelledError" in \
         verdict.message
-
-
-def test_labels_constant_is_diagnosed():
-    verdict = check.run_until_failure(lambda task, items: {i: "ok" for i in items})
-    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
-
-
-def test_labels_sequential_is_wrong():
-    verdict = check.run_until_failure(labels_sequential)
-    assert verdict.status == "not right yet" and "one at a time" in verdict.message
 
 
 def test_slow_number_adds_like_a_number():
@@ -345,18 +278,30 @@ def test_labels_with_more_workers_still_pass():
     assert verdict.solved, str(verdict)
 
 
+# ---------------------------------------------------------------------- wrong answers and bad input
+
+@pytest.mark.parametrize("checker, answer, why", [
+    (check.run_with_progress, progress_sequential, "one at a time"),
+    (check.run_with_progress, progress_after_the_fact, "not live progress"),
+    (check.run_with_progress, progress_from_main_thread, "add_done_callback"),
+    (check.run_with_progress, progress_wrong_count, "threading.Lock"),
+    (check.run_with_progress, progress_constant, "none of the tasks ran"),
+    (check.run_with_progress, progress_wrong_results, "input order"),
+    (check.total_from_callbacks, total_constant, "none of the tasks ran"),
+    (check.total_from_callbacks, bad.returns_none, "got None"),
+    (check.total_from_callbacks, total_sequential, "one at a time"),
+    (check.total_from_callbacks, total_in_main_thread, "add_done_callback"),
+    (check.run_until_failure, labels_without_cancel, "cancel every future"),
+    (check.run_until_failure, labels_calling_result, "CancelledError"),
+    (check.run_until_failure, labels_constant, "none of the tasks ran"),
+    (check.run_until_failure, labels_sequential, "one at a time"),
+])
+def test_wrong_answer_says_why(checker, answer, why):
+    bad.assert_diagnosis(checker(answer), why)
+
+
 @pytest.mark.parametrize("checker", [check.run_with_progress, check.total_from_callbacks,
                                      check.run_until_failure])
-@pytest.mark.parametrize("answer, why", [
-    (None, "expected a function, got None"),
-    (lambda *a: 42, "42"),
-    (bad.raises, "your code raised KeyError: 'boom'"),
-    (bad.returns_none, "None"),
-    (bad.generator, "a generator"),
-    (bad.sleeps_30, "did not finish within"),
-    (bad.starter, "Replace `raise NotImplementedError`"),
-])
+@pytest.mark.parametrize("answer, why", bad.BAD_ANSWERS)
 def test_bad_input_gives_one_clear_verdict(checker, answer, why):
-    verdict = bad.run_bad_input(checker, answer, limit=18)
-    assert why in verdict.message, str(verdict)
-    assert "still running" not in verdict.message
+    bad.assert_one_clear_verdict(checker, answer, why, limit=18)

@@ -15,10 +15,6 @@ from futureslab.checks import nb04 as check
 from futureslab.solutions import nb04 as solution
 
 
-def starter(*args):
-    raise NotImplementedError
-
-
 @pytest.mark.parametrize("exercise_id", ["04.1", "04.2", "04.3"])
 def test_solution_is_registered(exercise_id):
     assert callable(checks.load_solution(exercise_id))
@@ -34,7 +30,7 @@ def test_solutions_pass():
 
 @pytest.mark.parametrize("checker", [check.in_finish_order, check.first_result, check.bounded_run])
 def test_starter_is_not_solved_yet(checker):
-    verdict = checker(starter)
+    verdict = checker(bad.starter)
     assert verdict.status == "not solved yet", str(verdict)
 
 
@@ -60,19 +56,8 @@ def order_mismatched(task, items):
         return [(item, f.result()) for item, f in zip(items, as_completed(futures))]
 
 
-def test_order_with_map_is_wrong():
-    verdict = check.in_finish_order(order_with_map)
-    assert verdict.status == "not right yet" and "input order" in verdict.message
-
-
-def test_order_sequential_is_wrong():
-    verdict = check.in_finish_order(order_sequential)
-    assert verdict.status == "not right yet" and "one at a time" in verdict.message
-
-
-def test_order_mismatched_items_is_wrong():
-    verdict = check.in_finish_order(order_mismatched)
-    assert verdict.status == "not right yet" and "another item's result" in verdict.message
+def order_constant(task, items):
+    return [(i, i * i) for i in items]
 
 
 # ------------------------------------------------------------------------------------ 04.2 wrong
@@ -96,19 +81,8 @@ def first_sequential(task, items):
     return items[0], task(items[0])
 
 
-def test_first_with_with_is_wrong():
-    verdict = check.first_result(first_with_with)
-    assert verdict.status == "not right yet" and "waited for the slow tasks" in verdict.message
-
-
-def test_first_without_cancel_is_wrong():
-    verdict = check.first_result(first_without_cancel)
-    assert verdict.status == "not right yet" and "not cancelled" in verdict.message
-
-
-def test_first_sequential_is_wrong():
-    verdict = check.first_result(first_sequential)
-    assert verdict.status == "not right yet" and "first task to finish" in verdict.message
+def first_constant(task, items):
+    return 2, 200
 
 
 # ------------------------------------------------------------------------------------ 04.3 wrong
@@ -127,19 +101,8 @@ def bounded_sequential(task, items, limit):
     return [task(item) for item in items]
 
 
-def test_bounded_with_map_reads_everything():
-    verdict = check.bounded_run(bounded_with_map)
-    assert verdict.status == "not right yet" and "before the first task finished" in verdict.message
-
-
-def test_bounded_too_many_in_flight():
-    verdict = check.bounded_run(bounded_too_many)
-    assert verdict.status == "not right yet" and "more than limit" in verdict.message
-
-
-def test_bounded_sequential_is_wrong():
-    verdict = check.bounded_run(bounded_sequential)
-    assert verdict.status == "not right yet" and "one at a time" in verdict.message
+def bounded_constant(task, items, limit):
+    return [i + 1000 for i in range(30)]
 
 
 def bounded_in_batches(task, items, limit):
@@ -156,37 +119,30 @@ def bounded_in_batches(task, items, limit):
 
 def test_bounded_in_batches_is_rejected_with_idle_workers():
     for _ in range(3):
-        verdict = check.bounded_run(bounded_in_batches)
-        assert verdict.status == "not right yet", str(verdict)
-        assert "in batches" in verdict.message and "idle" in verdict.message, str(verdict)
+        bad.assert_diagnosis(check.bounded_run(bounded_in_batches), "in batches", "idle")
 
 
-def test_bounded_constant_is_diagnosed():
-    verdict = check.bounded_run(lambda task, items, limit: [i + 1000 for i in range(30)])
-    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+# ---------------------------------------------------------------------- wrong answers and bad input
 
-
-def test_order_constant_is_diagnosed():
-    verdict = check.in_finish_order(lambda task, items: [(i, i * i) for i in items])
-    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
-
-
-def test_first_constant_is_diagnosed():
-    verdict = check.first_result(lambda task, items: (2, 200))
-    assert verdict.status == "not right yet" and "none of the tasks ran" in verdict.message
+@pytest.mark.parametrize("checker, answer, why", [
+    (check.in_finish_order, order_with_map, "input order"),
+    (check.in_finish_order, order_sequential, "one at a time"),
+    (check.in_finish_order, order_mismatched, "another item's result"),
+    (check.in_finish_order, order_constant, "none of the tasks ran"),
+    (check.first_result, first_with_with, "waited for the slow tasks"),
+    (check.first_result, first_without_cancel, "not cancelled"),
+    (check.first_result, first_sequential, "first task to finish"),
+    (check.first_result, first_constant, "none of the tasks ran"),
+    (check.bounded_run, bounded_with_map, "before the first task finished"),
+    (check.bounded_run, bounded_too_many, "more than limit"),
+    (check.bounded_run, bounded_sequential, "one at a time"),
+    (check.bounded_run, bounded_constant, "none of the tasks ran"),
+])
+def test_wrong_answer_says_why(checker, answer, why):
+    bad.assert_diagnosis(checker(answer), why)
 
 
 @pytest.mark.parametrize("checker", [check.in_finish_order, check.first_result, check.bounded_run])
-@pytest.mark.parametrize("answer, why", [
-    (None, "expected a function, got None"),
-    (lambda *a: 42, "42"),
-    (bad.raises, "your code raised KeyError: 'boom'"),
-    (bad.returns_none, "None"),
-    (bad.generator, "a generator"),
-    (bad.sleeps_30, "did not finish within"),
-    (bad.starter, "Replace `raise NotImplementedError`"),
-])
+@pytest.mark.parametrize("answer, why", bad.BAD_ANSWERS)
 def test_bad_input_gives_one_clear_verdict(checker, answer, why):
-    verdict = bad.run_bad_input(checker, answer, limit=18)
-    assert why in verdict.message, str(verdict)
-    assert "still running" not in verdict.message
+    bad.assert_one_clear_verdict(checker, answer, why, limit=18)

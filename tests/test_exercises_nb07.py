@@ -14,10 +14,6 @@ from futureslab.cores import granted_cores
 from futureslab.tasks import count_primes_in, prime_ranges
 
 
-def starter(*args, **kwargs):
-    raise NotImplementedError
-
-
 # ---- wrong answers (module level: the process-pool ones must be picklable by reference)
 
 def sweep_sequential(task, items, workers_list):
@@ -112,7 +108,7 @@ def test_solutions_pass(name, ex):
 
 @pytest.mark.parametrize("name", ["sweep", "pick_workers", "count_primes_fast"])
 def test_starters_are_not_solved_yet(name):
-    verdict = getattr(check, name)(starter)
+    verdict = getattr(check, name)(bad.starter)
     assert verdict.status == "not solved yet", str(verdict)
     assert "Hint:" in str(verdict)
 
@@ -134,33 +130,21 @@ def test_starters_are_not_solved_yet(name):
     (check.count_primes_fast, count_primes_typed_in, "without calling the `task`"),
 ])
 def test_wrong_answer_says_why(checker, answer, why):
-    verdict = checker(answer)
-    assert verdict.status == "not right yet", str(verdict)
-    assert why in verdict.message, str(verdict)
+    bad.assert_diagnosis(checker(answer), why)
 
 
 def test_hints_point_the_way_without_the_code():
     for checker in (check.sweep, check.pick_workers, check.count_primes_fast):
-        hint = checker(starter).hint
+        hint = checker(bad.starter).hint
         for code in ("ThreadPoolExecutor(", "ProcessPoolExecutor(", ".map(", "max_workers=", "measure("):
             assert code not in hint, f"{checker.__name__}'s hint gives away {code!r}: {hint}"
 
 
 @pytest.mark.parametrize("checker, limit", [(check.sweep, 12), (check.pick_workers, 17),
                                             (check.count_primes_fast, 22)])
-@pytest.mark.parametrize("answer, why", [
-    (None, "expected a function, got None"),
-    (lambda *a, **k: 42, "42"),
-    (bad.raises, "your code raised KeyError: 'boom'"),
-    (bad.returns_none, "None"),
-    (bad.generator, "a generator"),
-    (bad.sleeps_30, "did not finish within"),
-    (bad.starter, "Replace `raise NotImplementedError`"),
-])
+@pytest.mark.parametrize("answer, why", bad.BAD_ANSWERS)
 def test_bad_input_gives_one_clear_verdict(checker, limit, answer, why):
-    verdict = bad.run_bad_input(checker, answer, limit=limit)
-    assert why in verdict.message, str(verdict)
-    assert "still running" not in verdict.message
+    bad.assert_one_clear_verdict(checker, answer, why, limit=limit)
 
 
 def test_whoami_after_waits_then_names_the_worker():
