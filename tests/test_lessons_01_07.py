@@ -63,24 +63,38 @@ def test_counts_ranges_and_names():
 
 
 class _Recs:
-    def __init__(self, durations):
+    def __init__(self, durations, at_once=1):
         from futureslab.trace import TaskRecord
 
-        self.records = [TaskRecord(str(i), "w", 1, "t", 0.0, d) for i, d in enumerate(durations)]
+        # `at_once` tasks side by side, the next ones after them
+        self.records, t = [], 0.0
+        for i, d in enumerate(durations):
+            self.records.append(TaskRecord(str(i), "w", 1, "t", t, t + d))
+            if (i + 1) % at_once == 0:
+                t += d
+
+    def max_concurrency(self):
+        from futureslab.trace import max_concurrency
+
+        return max_concurrency(self.records)
 
 
 class _Race:
-    def __init__(self, seq, control, seq_slices, control_slices):
+    def __init__(self, seq, control, seq_slices, control_slices, cores=1.0, at_once=2):
         self.times = {"sequential": seq, "control": control}
-        self.tracers = {"sequential": _Recs(seq_slices), "control": _Recs(control_slices)}
+        self.tracers = {"sequential": _Recs(seq_slices), "control": _Recs(control_slices, at_once)}
+        self.cores_used = {"sequential": 1.0, "control": cores}
         self.workers, self.room = 2, Room(granted=2.0)
 
 
 @pytest.mark.skipif(not lesson01.gil_enabled(), reason="the GIL branch of the bar")
 def test_gil_verdict_catches_a_control_that_computes_in_parallel():
     assert lesson01.gil_verdict(_Race(1.0, 1.05, [0.25] * 4, [0.5] * 4))[0]   # threads under the GIL
-    assert not lesson01.gil_verdict(_Race(1.0, 0.52, [0.25] * 4, [0.25] * 4))[0]  # processes as "threads"
-    assert not lesson01.gil_verdict(_Race(1.0, 1.0, [0.25] * 4, [0.25] * 4))[0]  # sequential: no stretch
+    # the sequential run landed on a slow virtual CPU: a "speed-up" of 1.45x, still one core's worth
+    assert lesson01.gil_verdict(_Race(1.45, 1.0, [0.36] * 4, [0.5] * 4, cores=1.02))[0]
+    assert not lesson01.gil_verdict(_Race(1.0, 0.52, [0.25] * 4, [0.25] * 4, cores=1.95))[0]  # processes
+    assert not lesson01.gil_verdict(_Race(1.0, 0.55, [0.25] * 4, [0.27] * 4, cores=1.4))[0]   # 1.4 cores
+    assert not lesson01.gil_verdict(_Race(1.0, 1.0, [0.25] * 4, [0.25] * 4, at_once=1))[0]  # sequential
 
 
 def test_process_sweep_fed_a_sequential_executor_fails():

@@ -11,6 +11,7 @@ fail. ``docs/claims.md`` is the table of every claim in the course, its bar, and
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -100,6 +101,24 @@ def _gil_free(work: str, pool=ThreadPoolExecutor):
     return go
 
 
+# --- under the GIL threads take turns on pure-Python work (01 §2) --------------------------------
+
+def _turns(control, work: str = "pure-python"):
+    def go():
+        import functools
+
+        from .lesson01 import claim_gil
+        from .tasks import count_primes_in, sha256_rounds
+
+        if work == "hash":
+            task, items = functools.partial(sha256_rounds, 8.0), [4] * 4
+        else:
+            task, items = count_primes_in, _slices()
+        race = cpu_race(task, items, 2, control=control, rounds=2, budget=0)
+        return {"threads took turns": outcome(lambda: claim_gil(race, "threads took turns holding the GIL"))}
+    return go
+
+
 # --- threads overlap waiting (01 §3): I/O speed-up against the ideal of N threads -----------------
 
 def _io(workers: int = 8, pool=ThreadPoolExecutor):
@@ -151,6 +170,14 @@ CASES = [
          {"threads on hashlib": _gil_free("hash"),
           "threads on pure-Python work": _gil_free("pure-python"),
           "no parallelism": _gil_free("hash", pool=sequential_executor)}),
+    *([Case("threads take turns under the GIL", "01 §2",
+            "≥ 2 tasks in progress at once and ≤ 1.3 cores busy (CPU time / wall time); needs the "
+            "whole machine quiet", "threads on pure Python",
+            {"threads on pure Python": _turns(ThreadPoolExecutor),
+             "threads on hashlib (the GIL released)": _turns(ThreadPoolExecutor, "hash"),
+             "processes passed off as threads": _turns(ProcessPoolExecutor),
+             "no parallelism": _turns(sequential_executor)})]
+      if getattr(sys, "_is_gil_enabled", lambda: True)() else []),
     Case("threads overlap waiting", "01 §3", "speed-up ≥ 0.6 × 8 for 8 requests on 8 threads",
          "8 threads", {"8 threads": _io(8), "1 thread": _io(1),
                        "no parallelism": _io(8, pool=sequential_executor)}, needs_cores=False),

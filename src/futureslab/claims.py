@@ -254,6 +254,8 @@ class Race:
     rounds: int = 0
     room: Room | None = None
     pids: dict = field(default_factory=dict)        # way -> distinct worker pids seen
+    cores_used: dict = field(default_factory=dict)  # way -> CPU seconds of this process tree / wall
+                                                    # seconds, in its best run: cores kept busy
 
     def speedup(self, way: str) -> float:
         return self.times["sequential"] / self.times[way]
@@ -312,7 +314,9 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
     """
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-    from .cores import LoadMeter
+    import psutil
+
+    from .cores import LoadMeter, _tree_cpu
     from .timing import warm_up
     from .trace import Tracer
 
@@ -332,9 +336,12 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
     race, load = Race(workers=workers), LoadMeter()
     t_start = time.perf_counter()
 
+    me = psutil.Process()
+
     def run(way, executor):
         tracer = Tracer()
         traced = tracer.wrap(task)
+        cpu0 = sum(_tree_cpu(me).values())
         try:
             if executor is None:
                 t0 = time.perf_counter()
@@ -344,6 +351,7 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
                 t0 = time.perf_counter()
                 results = list(executor.map(traced, items))
                 seconds = time.perf_counter() - t0
+            cpu = sum(_tree_cpu(me).values()) - cpu0
             if check is not None:
                 check(results)
             records = tracer.records
@@ -352,6 +360,7 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
         if way not in race.times or seconds < race.times[way]:
             race.times[way] = seconds
             race.tracers[way] = _Frozen(records)
+            race.cores_used[way] = max(0.0, cpu) / max(seconds, 1e-9)
         race.pids.setdefault(way, set()).update(r.pid for r in records)
 
     with control(workers) as ctl, pool(workers) as par:

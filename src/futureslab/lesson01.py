@@ -32,12 +32,11 @@ from .claims import FLOOR, MARGIN, Room, claim
 
 __all__ = ["python_summary", "gil_enabled", "slice_names", "gil_verdict", "claim_gil", "Sweep",
            "process_sweep", "sweep_counts", "IORace", "io_race", "start_up_times", "transfer_times",
-           "tiny_tasks", "THREAD_SPEEDUP_MAX", "THREAD_STRETCH_MIN", "BEYOND_GAIN_MAX"]
+           "tiny_tasks", "THREAD_CORES_MAX", "BEYOND_GAIN_MAX"]
 
-#: Under a GIL, two threads on pure-Python work may not beat the sequential loop by more than this
-THREAD_SPEEDUP_MAX = 1.3
-#: ... and each of their slices must take at least this many times a sequential slice (turn-taking).
-THREAD_STRETCH_MIN = 1.4
+#: Under a GIL, threads on pure-Python work keep at most this many cores busy together (one core's
+#: worth, plus measuring slack); threads that compute in parallel keep ~2 busy.
+THREAD_CORES_MAX = 1.3
 #: Processes past the granted cores may gain at most this factor over the best count within them.
 BEYOND_GAIN_MAX = 1.5  # halfway between computing (1x: no core left) and waiting (2x)
 
@@ -72,15 +71,23 @@ def gil_verdict(race) -> tuple[bool, dict]:
     """What the thread-pool run of a :func:`~futureslab.claims.cpu_race` shows about the GIL.
 
     ``race``'s control must be the thread pool on pure-Python work. With a GIL the threads take turns:
-    speed-up over sequential at most :data:`THREAD_SPEEDUP_MAX` and each slice stretched at least
-    :data:`THREAD_STRETCH_MIN` times. On a free-threaded build (no GIL) they compute in parallel:
-    the speed-up must reach ``FLOOR * min(workers, granted)``.
+    at least two tasks in progress at once, yet this process (and any children) kept at most
+    :data:`THREAD_CORES_MAX` cores busy during that run (CPU time / wall time). Neither figure leans
+    on the sequential run, whose speed swings with the virtual CPU it lands on (0.38-0.62 s for the
+    same work in one minute on this course's 2-vCPU test machine); the speed-up over it and the
+    stretch of the slices are reported, not judged. Threads that really compute in parallel (work
+    that releases the GIL, or processes passed off as threads) keep ~2 cores busy; an executor with
+    no parallelism never has two tasks in progress. On a free-threaded build (no GIL) they compute
+    in parallel: the speed-up must reach ``FLOOR * min(workers, granted)``.
     """
     speed = race.times["sequential"] / race.times["control"]
     stretch = _mean_slice(race.tracers["control"]) / _mean_slice(race.tracers["sequential"])
-    facts = {"threads_speedup": speed, "stretch": stretch}
+    cores = race.cores_used["control"]
+    at_once = race.tracers["control"].max_concurrency()
+    facts = {"threads_speedup": speed, "stretch": stretch, "cores_used": cores, "at_once": at_once,
+             "cores_bar": THREAD_CORES_MAX}
     if gil_enabled():
-        return speed <= THREAD_SPEEDUP_MAX and stretch >= THREAD_STRETCH_MIN, facts
+        return at_once >= 2 and cores <= THREAD_CORES_MAX, facts
     ideal = min(race.workers, race.room.granted)
     return ideal >= 2 and speed >= FLOOR * ideal, facts
 
@@ -94,8 +101,9 @@ def claim_gil(race, text: str) -> str:
     holds, facts = gil_verdict(race)
     needs = race.room.granted if gil_enabled() else 2
     return claim(holds, text, needs_cores=needs, room=race.room,
-                 show=f"{fmt_speedup(facts['threads_speedup'])}, each slice "
-                      f"{fmt_speedup(facts['stretch'])} as long", **facts)
+                 show=f"{facts['at_once']} tasks at once on {facts['cores_used']:.2f} cores; "
+                      f"{fmt_speedup(facts['threads_speedup'])}, each slice {fmt_speedup(facts['stretch'])} as long",
+                 **facts)
 
 
 # ---------------------------------------------------------------------------------- process sweep
