@@ -143,3 +143,16 @@ def test_cpu_parallel_bar():
     assert not cpu_parallel(1.0, 0.3, 1.0, 2, 1)[0]          # one core cannot show parallel work
     with pytest.raises(ValueError, match="workers"):
         cpu_parallel(1.0, 0.5, 1.0, 0, 2)
+
+
+def test_cpu_parallel_needs_the_cores_kept_busy_when_it_is_told_them():
+    """Speed ratios that pass (a noisy sequential run) do not make one busy core parallel: with
+    ``cores_used`` the parallel run must keep BUSY * min(workers, granted) cores busy."""
+    from futureslab.claims import BUSY, cpu_parallel
+
+    assert cpu_parallel(1.0, 0.55, 0.95, 2, 2.0)[0]                       # ratios alone pass
+    assert cpu_parallel(1.0, 0.55, 0.95, 2, 2.0, cores_used=1.9)[0]       # processes on two cores
+    holds, facts = cpu_parallel(1.0, 0.55, 0.95, 2, 2.0, cores_used=1.0)  # threads under the GIL
+    assert not holds and facts["cores_bar"] == BUSY * 2 and facts["cores_used"] == 1.0
+    with pytest.raises(ValueError, match="cores_used"):
+        cpu_parallel(1.0, 0.55, 0.95, 2, 2.0, cores_used=-1)
