@@ -81,23 +81,18 @@ if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
 # --- threads speed up work that releases the GIL (01: hashlib on large buffers) ------------------
 
 def _gil_free(work: str, pool=ThreadPoolExecutor):
+    """01's judge for hashing threads (``Race.claim_parallel``), fed hashing or pure-Python work."""
     def go():
         import functools
 
-        from .claims import cpu_parallel
         from .tasks import count_primes_in, sha256_rounds
-        from .timing import fmt_speedup
 
         if work == "hash":
             task, items = functools.partial(sha256_rounds, 8.0), [4] * 4
         else:
             task, items = count_primes_in, _slices()
         race = cpu_race(task, items, 2, pool=pool, control=sequential_executor, rounds=2, budget=4.0)
-        holds, facts = cpu_parallel(race.times["sequential"], race.times["parallel"],
-                                    race.times["control"], 2, race.room.granted)
-        return {"threads hash in parallel": outcome(lambda: claim(
-            holds, "threads hashed in parallel", needs_cores=2, room=race.room,
-            show=fmt_speedup(facts["speedup"]), **facts))}
+        return {"threads hash in parallel": outcome(lambda: race.claim_parallel("threads hashed in parallel"))}
     return go
 
 
