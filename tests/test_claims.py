@@ -156,3 +156,60 @@ def test_cpu_parallel_needs_the_cores_kept_busy_when_it_is_told_them():
     assert not holds and facts["cores_bar"] == BUSY * 2 and facts["cores_used"] == 1.0
     with pytest.raises(ValueError, match="cores_used"):
         cpu_parallel(1.0, 0.55, 0.95, 2, 2.0, cores_used=-1)
+
+
+# --- the fourth case: the mechanism worked, the machine's cores slowed each other ------------------
+
+def test_slowed_cores_needs_every_run_busy_and_a_real_control():
+    from futureslab.claims import slowed_cores
+
+    assert "1.90 cores busy" in slowed_cores([(1.9, 1.4)])                 # processes on two cores
+    assert slowed_cores([(1.9, 1.4), (1.8, 1.4)]).startswith("the workers kept 1.90 and 1.80")
+    assert slowed_cores([(1.0, 1.4)]) is None                              # threads, one CPU, a loop
+    assert slowed_cores([(1.9, 1.4), (1.0, 1.4)]) is None                  # one run was not parallel
+    assert slowed_cores([]) is None
+    assert slowed_cores([(1.9, 1.4)], control=(1.0, 1.3)) is not None      # the control took turns
+    assert slowed_cores([(1.9, 1.4)], control=(1.9, 1.3)) is None          # the control ran in parallel
+    with pytest.raises(ValueError, match="cores_used"):
+        slowed_cores([(-1, 1.4)])
+
+
+def test_an_excuse_is_cannot_be_shown_only_when_the_claim_failed(capsys, tmp_path, monkeypatch):
+    import json
+
+    from futureslab.claims import LOG_ENV
+
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    quiet = Room(granted=2.0, other=0.0)
+    assert claim(False, "faster", needs_cores=2, room=quiet, excuse="cores slowed", cores_used=1.9) == UNSHOWN
+    assert "cannot be shown right now: cores slowed" in capsys.readouterr().out
+    assert claim(True, "faster", needs_cores=2, room=quiet, excuse="cores slowed") == HELD  # not used
+    with pytest.raises(ClaimFailed):
+        claim(False, "faster", needs_cores=2, room=quiet, excuse=None)
+    with pytest.raises(TypeError, match="excuse"):
+        claim(False, "faster", needs_cores=2, room=quiet, excuse=1)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(e["outcome"], e["excuse"]) for e in entries] == [("unshown", True), ("held", False), ("failed", False)]
+    # load is reported as load, not as the excuse
+    assert claim(False, "faster", needs_cores=2, room=Room(granted=2.0, other=1.0), excuse="cores slowed") == UNSHOWN
+    assert "other programs kept" in capsys.readouterr().out
+    assert json.loads(log.read_text().splitlines()[-1])["excuse"] is False
+
+
+def _race(times, cores, granted=2.0):
+    from futureslab.claims import Race
+
+    race = Race(workers=2, times=dict(times), cores_used=dict(cores))
+    race.room = Room(granted=granted, other=0.0)
+    return race
+
+
+def test_race_claim_parallel_excuses_slow_cores_only_with_a_real_control(capsys):
+    slow = {"sequential": 1.0, "control": 1.0, "parallel": 0.9}  # 1.11x: below the 1.2x bar
+    assert _race(slow, {"control": 1.0, "parallel": 1.9}).claim_parallel("parallel") == UNSHOWN
+    assert "slowed each other" in capsys.readouterr().out
+    with pytest.raises(ClaimFailed):  # one busy core: no parallelism, no excuse
+        _race(slow, {"control": 1.0, "parallel": 1.0}).claim_parallel("parallel")
+    with pytest.raises(ClaimFailed):  # the control computed in parallel too (GIL released)
+        _race(slow, {"control": 1.9, "parallel": 1.9}).claim_parallel("parallel")

@@ -135,7 +135,7 @@ def test_known_hang_rejects_bad_versions():
 def test_threads_on_cpu_matches_this_build():
     result = lesson09.threads_on_cpu(prime_ranges(300_000, chunks=2, start=200_000), attempts=2)
     assert result.gil_enabled == getattr(sys, "_is_gil_enabled", lambda: True)()
-    assert result.speedup > 0 and result.room is not None
+    assert result.speedup > 0 and result.room is not None and result.cores_used > 0
     if result.gil_enabled:  # with the GIL, threads cannot make this faster: an upper bound that may be unshown
         outcome = result.claim("threads gave CPU work no speed-up")
         assert outcome in ("held", "unshown")
@@ -153,6 +153,19 @@ def test_threads_on_cpu_claim_fails_when_fed_processes():
     except ClaimFailed:
         return
     assert outcome == "unshown", result
+
+
+def test_threads_on_cpu_verdict_on_cpu_time():
+    """With the GIL the verdict is the cores kept busy, not the noisy speed-up: a fast-looking thread
+    run on one core holds, processes on two cores fail whatever their speed-up."""
+    gil = lesson09.ThreadsOnCPU(speedup=1.4, gil_enabled=True, cores_used=1.0)   # a slow loop, one core
+    assert gil.as_predicted()
+    assert not lesson09.ThreadsOnCPU(speedup=1.05, gil_enabled=True, cores_used=1.9).as_predicted()
+    assert lesson09.ThreadsOnCPU(speedup=1.8, gil_enabled=False, cores_used=1.9).as_predicted()
+    assert not lesson09.ThreadsOnCPU(speedup=1.8, gil_enabled=False, cores_used=1.0).as_predicted()
+    assert not lesson09.ThreadsOnCPU(speedup=1.0, gil_enabled=False, cores_used=1.9).as_predicted()
+    with pytest.raises(ValueError, match="cores_used was not measured"):
+        lesson09.ThreadsOnCPU(speedup=1.0, gil_enabled=True).as_predicted()
 
 
 def test_threads_on_cpu_rejects_bad_arguments():
@@ -267,6 +280,25 @@ def test_start_cluster_is_secured_and_runs_tasks(lab):
     assert len(cluster.client.scheduler_info()["workers"]) == 2
     assert cluster.client.submit(sum, [1, 2], pure=False).result(timeout=20) == 3
     assert os.listdir(temp) == [os.path.basename(cluster.scratch.name)]
+
+
+def test_start_cluster_sees_a_worker_that_dropped_out():
+    """On Python 3.14/3.15 a worker's TLS connection can close just after it registered, and its
+    nanny never restarts it: start_cluster must notice (then start a new cluster), not return a
+    cluster with one worker. Here a real worker is retired the same way (its nanny closes
+    gracefully), and the check that start_cluster relies on must report it."""
+    pytest.importorskip("cryptography")
+    from distributed import Security
+
+    with lesson09.start_cluster(Security.temporary(), n_workers=2) as lab:
+        assert 1 <= lab.attempts <= lesson09.START_ATTEMPTS
+        assert lesson09._workers_missing(lab.cluster, lab.client, 2, timeout=2) == ""
+        time.sleep(0.5)  # still two a moment later: none dropped out after start_cluster returned
+        assert len(lab.client.scheduler_info()["workers"]) == 2
+        victim = sorted(lab.client.scheduler_info()["workers"])[0]
+        lab.client.retire_workers([victim], close_workers=True)
+        missing = lesson09._workers_missing(lab.cluster, lab.client, 2, timeout=2)
+        assert "stopped" in missing or "1 of 2 workers registered" in missing, missing
 
 
 def test_start_cluster_rejects_insecure_or_bad_arguments():

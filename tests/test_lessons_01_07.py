@@ -23,8 +23,8 @@ def _fails_or_unshown(claim_call):
     return outcome == "unshown"
 
 
-def _sweep(seq, times, granted=2.0, other=0.0):
-    sw = lesson01.Sweep(counts=tuple(times), sequential=seq, times=dict(times))
+def _sweep(seq, times, granted=2.0, other=0.0, cores=None):
+    sw = lesson01.Sweep(counts=tuple(times), sequential=seq, times=dict(times), cores_used=dict(cores or {}))
     sw.room = Room(granted=granted, other=other)
     return sw
 
@@ -49,6 +49,40 @@ def test_sweep_claims_have_three_outcomes(capsys):
     with pytest.raises(ClaimFailed):
         _sweep(1.0, {1: 1.0, 2: 0.52, 4: 0.3}).claim_flat_beyond("flat")
     assert "cannot be shown right now" in capsys.readouterr().out
+
+
+def test_sweep_needs_cores_busy_and_excuses_only_busy_cores(capsys):
+    fast = {1: 1.0, 2: 0.52, 4: 0.51}
+    busy = {1: 1.0, 2: 1.9, 4: 1.85}
+    assert _sweep(1.0, fast, cores=busy).scales()[0]
+    # speed-ups that pass on one busy core (a sequential run that landed on a slow vCPU): no tick
+    holds, facts = _sweep(1.0, fast, cores={1: 1.0, 2: 1.0, 4: 1.0}).scales()
+    assert not holds and facts["cores_used_2"] == 1.0 and facts["cores_bar_2"] == pytest.approx(1.4)
+    # the workers kept both cores busy yet were slow: the machine's cores slowed each other
+    slow = {1: 1.0, 2: 0.92, 4: 0.9}
+    assert _sweep(1.0, slow, cores=busy).slowed() is not None
+    assert _sweep(1.0, slow, cores=busy).claim_scales("scales") == "unshown"
+    assert "slowed each other" in capsys.readouterr().out
+    for wrong in ({1: 1.0, 2: 1.0, 4: 1.0},      # threads under the GIL, one shared CPU
+                  {1: 1.0, 2: 1.9, 4: 1.0},      # one count not parallel
+                  {1: 1.9, 2: 1.9, 4: 1.9}):     # the one-process control computed on two cores
+        assert _sweep(1.0, slow, cores=wrong).slowed() is None
+        with pytest.raises(ClaimFailed):
+            _sweep(1.0, slow, cores=wrong).claim_scales("scales")
+    assert _sweep(1.0, slow).slowed() is None  # no CPU time recorded: no excuse
+
+
+def test_process_sweep_records_cores_per_count():
+    from futureslab.tasks import count_primes_in, prime_ranges
+
+    sweep = lesson01.process_sweep(count_primes_in, prime_ranges(40_000, chunks=4), (1, 2), rounds=1, budget=0)
+    assert set(sweep.cores_used) == {1, 2}
+    assert 0 < sweep.cores_used[1] < 1.3  # one worker process: one core at most (its feeder aside)
+    if not lesson01.gil_enabled():
+        return
+    threads = lesson01.process_sweep(count_primes_in, prime_ranges(40_000, chunks=4), (1, 2),
+                                     pool=ThreadPoolExecutor, rounds=1, budget=0)
+    assert threads.cores_used[2] < 1.3  # threads under the GIL: one core's worth
 
 
 def test_counts_ranges_and_names():

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
-from .claims import FLOOR, MARGIN, Room, claim
+from .claims import BUSY, CONTROL_CORES_MAX, FLOOR, MARGIN, Room, claim, slowed_cores
 
 __all__ = ["python_summary", "gil_enabled", "slice_names", "gil_verdict", "claim_gil", "Sweep",
            "process_sweep", "sweep_counts", "IORace", "io_race", "start_up_times", "transfer_times",
@@ -36,7 +36,7 @@ __all__ = ["python_summary", "gil_enabled", "slice_names", "gil_verdict", "claim
 
 #: Under a GIL, threads on pure-Python work keep at most this many cores busy together (one core's
 #: worth, plus measuring slack); threads that compute in parallel keep ~2 busy.
-THREAD_CORES_MAX = 1.3
+THREAD_CORES_MAX = CONTROL_CORES_MAX  # 1.3
 #: Processes past the granted cores may gain at most this factor over the best count within them.
 BEYOND_GAIN_MAX = 1.5  # halfway between computing (1x: no core left) and waiting (2x)
 
@@ -124,20 +124,41 @@ class Sweep:
     times: dict = field(default_factory=dict)   # count -> best seconds
     room: Room | None = None
     rounds: int = 0
+    cores_used: dict = field(default_factory=dict)  # count -> cores kept busy in its best run
+                                                    # (CPU time of this process tree / wall time)
 
     def speedups(self) -> dict:
         return {n: self.sequential / t for n, t in self.times.items()}
 
+    def _judged(self) -> list:
+        return [n for n in self.counts if min(n, self.room.granted) >= 2]
+
     def scales(self) -> tuple[bool, dict]:
         """Each count with ``min(n, granted) >= 2`` reached ``FLOOR * min(n, granted)`` *and* beat
         one process by at least ``MARGIN`` (one worker is the control: it cannot compute in
-        parallel, and it pays the same pickling and hand-over costs)."""
+        parallel, and it pays the same pickling and hand-over costs) *and*, where its CPU time was
+        recorded, kept at least ``BUSY * min(n, granted)`` cores busy: the sequential baseline's
+        speed swings with the virtual CPU it lands on, CPU time does not."""
         s, g = self.speedups(), self.room.granted
-        judged = [n for n in self.counts if min(n, g) >= 2]
+        judged = self._judged()
         facts = {f"speedup_{n}": s[n] for n in self.counts}
         facts.update(granted=g, floor=FLOOR, margin=MARGIN)
         holds = bool(judged) and all(s[n] >= FLOOR * min(n, g) and s[n] >= MARGIN * s[1] for n in judged)
+        for n in judged:
+            if n in self.cores_used:
+                facts[f"cores_used_{n}"] = self.cores_used[n]
+                facts[f"cores_bar_{n}"] = BUSY * min(n, g)
+                holds = holds and self.cores_used[n] >= BUSY * min(n, g)
         return holds, facts
+
+    def slowed(self) -> str | None:
+        """:func:`~futureslab.claims.slowed_cores` for the judged counts: every one kept its cores
+        busy and one process (the control) kept at most one core's worth, yet the speed fell short."""
+        judged = self._judged()
+        if not judged or any(n not in self.cores_used for n in judged + [1]):
+            return None
+        return slowed_cores([(self.cores_used[n], BUSY * min(n, self.room.granted)) for n in judged],
+                            control=(self.cores_used[1], CONTROL_CORES_MAX))
 
     def flat_beyond(self) -> tuple[bool, dict]:
         """Every count above the granted cores gained at most ``BEYOND_GAIN_MAX`` over the best count
@@ -152,8 +173,13 @@ class Sweep:
         return holds, facts
 
     def claim_scales(self, text: str) -> str:
+        from .timing import fmt_speedup
+
         holds, facts = self.scales()
-        return claim(holds, text, needs_cores=2, room=self.room, **facts)
+        shown = "; ".join(f"{n}: {fmt_speedup(facts[f'speedup_{n}'])}"
+                          + (f" on {facts[f'cores_used_{n}']:.2f} cores" if f"cores_used_{n}" in facts else "")
+                          for n in self._judged())
+        return claim(holds, text, needs_cores=2, room=self.room, excuse=self.slowed(), show=shown, **facts)
 
     def claim_flat_beyond(self, text: str) -> str:
         holds, facts = self.flat_beyond()
@@ -176,11 +202,14 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
     warmed up before any clock runs; rounds interleave (sequential, then each pool), the best time
     of each is kept, and a :class:`~futureslab.cores.LoadMeter` runs around every round. After
     ``rounds`` rounds it stops as soon as both claims hold, or when ``budget`` seconds have passed.
-    ``check(results)`` may verify each run's results.
+    ``check(results)`` may verify each run's results. Each count's best run also records the cores
+    it kept busy (``sweep.cores_used``: CPU time of this process and its children / wall time).
     """
     from contextlib import ExitStack
 
-    from .cores import LoadMeter, granted_cores
+    import psutil
+
+    from .cores import LoadMeter, _tree_cpu, granted_cores
 
     check_callable("task", task)
     check_callable("pool", pool)
@@ -195,6 +224,7 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
     rounds = check_int("rounds", rounds, low=1)
     budget = check_number("budget", budget, low=0)
     sweep, load = Sweep(counts=counts), LoadMeter()
+    me = psutil.Process()
     t_start = time.perf_counter()
     with ExitStack() as stack:
         pools = {n: _warm(stack.enter_context(pool(n)), n) for n in counts}
@@ -206,12 +236,16 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
                 if check is not None:
                     check(results)
                 for n, ex in pools.items():
+                    cpu0 = sum(_tree_cpu(me).values())
                     t0 = time.perf_counter()
                     results = list(ex.map(task, items))
                     seconds = time.perf_counter() - t0
+                    cpu = sum(_tree_cpu(me).values()) - cpu0
                     if check is not None:
                         check(results)
-                    sweep.times[n] = min(sweep.times.get(n, seconds), seconds)
+                    if seconds < sweep.times.get(n, float("inf")):
+                        sweep.times[n] = seconds
+                        sweep.cores_used[n] = max(0.0, cpu) / max(seconds, 1e-9)
             sweep.rounds = n_round
             sweep.room = Room.now(load)
             if n_round >= rounds and ((sweep.scales()[0] and sweep.flat_beyond()[0])

@@ -178,6 +178,13 @@ explore(kind="cpu", executor="process", workers=2)
 # at 1.5×, halfway between what computing predicts (1×) and what waiting would give (2×): on a
 # 2-vCPU machine run-to-run noise alone moved this gain by over 25%, and a few uneven tasks can
 # balance better on more processes.
+#
+# Speed is not the only witness. The sweep also records the cores each run kept busy (the CPU time
+# of the notebook and its workers divided by the wall time): up to the cores granted, processes must
+# keep at least 70% of them busy, which threads under the GIL, one shared CPU or a plain loop cannot
+# do. If they did and the speed-up still fell short, your CPUs slowed each other down while all were
+# busy (two virtual CPUs sharing one physical core, or a clock that drops under load): the line then
+# says the claim *cannot be shown*, and shows the cores it measured.
 
 # %%
 sweep = process_sweep(count_primes_in, RANGES)

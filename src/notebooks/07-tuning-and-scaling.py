@@ -84,9 +84,11 @@ for n, s in io.speedups().items():
 #
 # **The checks** (notebook 01 explains the three outcomes). Up to the cores granted, each count must
 # reach 60% of the ideal `min(n, cores)` *and* beat one process by 1.25×: one process is the control,
-# paying the same costs with no parallelism. Twice as many processes as cores may gain at most 1.5×
-# over the best count within the cores (waiting work would gain 2×): no core is left to run them on. Both need the machine's cores
-# free; if a line says they cannot be shown, close other programs and re-run this cell.
+# paying the same costs with no parallelism, *and* keep 70% of `min(n, cores)` busy (CPU time over
+# wall time, the witness 01 introduced). Twice as many processes as cores may gain at most 1.5× over
+# the best count within the cores (waiting work would gain 2×): no core is left to run them on. Both
+# need the machine's cores free; if a line says they cannot be shown, it says why (other programs'
+# load, or cores that slowed each other down), and re-running this cell measures again.
 
 # %%
 CPU_WORKERS = cpu_counts(GRANTED)

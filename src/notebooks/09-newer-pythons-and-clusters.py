@@ -146,11 +146,13 @@ claim(built_free_threaded in ((None,) if PY < (3, 13) else (0, 1)) and (gil_enab
       "the setting exists from 3.13, and only a free-threaded build runs without the GIL")
 
 # %% [markdown]
-# `threads_on_cpu` counts primes in two halves one after the other, then on two threads:
+# `threads_on_cpu` counts primes in two halves one after the other, then on two threads, and
+# records how many cores the threads kept busy (CPU time over wall time, notebook 01's witness):
+# with the GIL one core's worth, whatever the speed-up says; without it two, and a real speed-up.
 
 # %%
 threads = lesson09.threads_on_cpu(prime_ranges(1_200_000, chunks=2, start=1_000_000))
-threads.claim("CPU work on 2 threads: no real speed-up with the GIL, a real one without it")
+threads.claim("CPU work on 2 threads: one core's worth with the GIL, two cores and a speed-up without it")
 
 # %% [markdown]
 # ### `os.process_cpu_count()` (3.13)
