@@ -33,6 +33,16 @@ def notebook_of(text: str, sources: dict) -> str:
 
 def mutation(e: dict) -> str:
     needs, keys = e["needs"], set(e["measured"])
+    if "threads_speedup" in keys:  # 01's GIL claim
+        return ("hashing threads (GIL released), processes passed off as threads, no parallelism: "
+                "M `threads take turns under the GIL`")
+    if "floor" in keys and any(k.startswith("speedup_") for k in keys):  # the process sweep, 01 and 07
+        return ("a sequential executor or threads as the pool (one busy core): "
+                "T `test_process_sweep_fed_a_sequential_executor_fails`, `test_sweep_needs_cores_busy_and_excuses_only_busy_cores`")
+    if "gain_bar" in keys:
+        return "work that waits instead of computing (sleep tasks gain ~2x): M `more processes than cores add nothing`, T"
+    if "cores_used" in keys and "speedup" in keys and "vs_control" not in keys:  # 09, threads on CPU work
+        return "processes passed off as threads: T `test_threads_on_cpu_claim_fails_when_fed_processes`"
     if needs and needs >= 2 and {"speedup", "vs_control"} <= keys:
         return ("threads (GIL), workers pinned to one CPU, no parallelism, one worker: "
                 "M `processes compute pure-Python work in parallel`")
@@ -51,13 +61,16 @@ def main(argv) -> int:
         return 2
     entries = [json.loads(x) for x in Path(argv[0]).read_text().splitlines() if x.strip()]
     sources = {p.stem: p.read_text() for p in sorted((ROOT / "src" / "notebooks").glob("[0-9]*.py"))}
+    # claims the tests and the mutation cases judge (a wrong mechanism on purpose), not a notebook's
+    tested = "\n".join(p.read_text() for p in [*sorted((ROOT / "tests").glob("*.py")),
+                                                  ROOT / "src" / "futureslab" / "claim_cases.py"])
     seen, rows = set(), []
     for e in entries:
         if e["text"] in seen:
             continue
         seen.add(e["text"])
-        if not any(e["text"][:30] in src for src in sources.values()):
-            continue  # a claim made by a unit test or a checker, not a notebook's
+        if not any(e["text"][:30] in src for src in sources.values()) or f'"{e["text"]}"' in tested:
+            continue  # a claim made by a unit test, a mutation case or a checker, not a notebook's
         nb = notebook_of(e["text"], sources)
         figs = ", ".join(f"{k}={v}" for k, v in e["measured"].items())
         needs = "—" if e["needs"] is None else f"{e['needs']:g} cores"

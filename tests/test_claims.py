@@ -213,3 +213,7 @@ def test_race_claim_parallel_excuses_slow_cores_only_with_a_real_control(capsys)
         _race(slow, {"control": 1.0, "parallel": 1.0}).claim_parallel("parallel")
     with pytest.raises(ClaimFailed):  # the control computed in parallel too (GIL released)
         _race(slow, {"control": 1.9, "parallel": 1.9}).claim_parallel("parallel")
+    one_worker = _race(slow, {"control": 1.0, "parallel": 1.0})
+    one_worker.workers = 1  # one busy core is all one worker can keep busy: no parallel claim, no excuse
+    with pytest.raises(ClaimFailed):
+        one_worker.claim_parallel("parallel")

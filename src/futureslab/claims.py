@@ -335,7 +335,7 @@ class Race:
 
         holds, facts = self.parallel()
         excuse = None
-        if "cores_used" in facts and "control" in self.cores_used:
+        if "cores_used" in facts and "control" in self.cores_used and min(self.workers, self.room.granted) >= 2:
             excuse = slowed_cores([(facts["cores_used"], facts["cores_bar"])],
                                   control=(self.cores_used["control"], CONTROL_CORES_MAX))
             facts["control_cores"] = self.cores_used["control"]
