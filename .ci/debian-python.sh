@@ -52,6 +52,10 @@ if [ "${_FUTURESLAB_IN_NS:-}" = 1 ]; then
           LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM="${TERM:-dumb}")
     while IFS='=' read -r name _; do
         case "$name" in
+            # host paths mean nothing inside the root: a claims log set outside (benchmarks set it
+            # to read a whole run's claims) would point the doctor and every kernel at a folder
+            # the root does not have; conftest.py makes its own log inside.
+            FUTURESLAB_CLAIMS_LOG|FUTURESLAB_DEBIAN_*) ;;
             FUTURESLAB_*|CI|PYTEST_ADDOPTS|PIP_DEFAULT_TIMEOUT|http_proxy|https_proxy|no_proxy|HTTP_PROXY|HTTPS_PROXY|NO_PROXY)
                 envs+=("$name=${!name}") ;;
         esac
