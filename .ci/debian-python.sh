@@ -55,7 +55,7 @@ if [ "${_FUTURESLAB_IN_NS:-}" = 1 ]; then
             # host paths mean nothing inside the root: a claims log set outside (benchmarks set it
             # to read a whole run's claims) would point the doctor and every kernel at a folder
             # the root does not have; conftest.py makes its own log inside.
-            FUTURESLAB_CLAIMS_LOG|FUTURESLAB_DEBIAN_*) ;;
+            FUTURESLAB_CLAIMS_LOG|FUTURESLAB_DEBIAN_ROOT|FUTURESLAB_DEBIAN_SUITE) ;;
             FUTURESLAB_*|CI|PYTEST_ADDOPTS|PIP_DEFAULT_TIMEOUT|http_proxy|https_proxy|no_proxy|HTTP_PROXY|HTTPS_PROXY|NO_PROXY)
                 envs+=("$name=${!name}") ;;
         esac
