@@ -1,7 +1,7 @@
 """The plumbing behind notebooks 05a and 05b (pitfalls), kept out of the lesson cells.
 
-* :func:`fmt_us` prints a sub-millisecond duration in microseconds (``"12.3 µs"``), the one format
-  the test suite masks for such durations (like :func:`~futureslab.timing.fmt_seconds` for seconds).
+* :func:`fmt_us` (from :mod:`futureslab.timing`, re-exported here) prints a sub-millisecond
+  duration in microseconds (``"12.3 µs"``), the one format the test suite masks for such durations.
 * :func:`run_in_fresh_pool` runs one call in a new one-worker process pool with a chosen start
   method and returns the result *or* the exception, so a cell can show what went wrong.
 * :func:`worker_last_words` shows what a worker process writes on its standard error as it dies:
@@ -22,13 +22,9 @@ import time
 from dataclasses import dataclass
 
 from ._validate import check_callable, check_int, check_number
+from .timing import fmt_us
 
 __all__ = ["fmt_us", "run_in_fresh_pool", "WorkerDeath", "worker_last_words", "workers_per_core"]
-
-
-def fmt_us(seconds) -> str:
-    """``"12.3 µs"``: how the pitfall notebooks print durations shorter than a millisecond."""
-    return f"{check_number('seconds', seconds, low=0) * 1e6:.1f} \u00b5s"
 
 
 def run_in_fresh_pool(method: str, fn, *args, timeout: float = 30.0):

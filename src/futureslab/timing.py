@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ._validate import check_callable, check_int, check_number
 
-__all__ = ["Timing", "measure", "stopwatch", "speedup", "fmt_seconds", "fmt_speedup",
+__all__ = ["Timing", "measure", "stopwatch", "speedup", "fmt_seconds", "fmt_us", "fmt_speedup",
            "fmt_cores", "cpu_count", "warm_up", "free_cores", "ideal_speedup", "report"]
 
 
@@ -98,6 +98,12 @@ def speedup(baseline, other) -> float:
 def fmt_seconds(seconds) -> str:
     """``"0.412 s"``: the one format every printed duration uses."""
     return f"{_seconds('seconds', seconds):.3f} s"
+
+
+def fmt_us(seconds) -> str:
+    """``"12.3 µs"``: how a duration shorter than a millisecond is printed (``fmt_seconds`` would
+    show ``0.000 s``)."""
+    return f"{check_number('seconds', seconds, low=0) * 1e6:.1f} \u00b5s"
 
 
 def fmt_speedup(factor) -> str:

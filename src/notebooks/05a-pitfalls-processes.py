@@ -42,6 +42,7 @@ import matplotlib.pyplot as plt
 
 import futureslab
 from futureslab import checks, tasks
+from futureslab.plots import log_axis
 from futureslab.checks import nb05 as check
 from futureslab.claims import claim, cpu_race, measure_until
 from futureslab.lesson01 import BEYOND_GAIN_MAX
@@ -143,7 +144,8 @@ claim(isinstance(lambda_error, pickle.PicklingError),
 #
 # (Forking a process that runs threads, as every Jupyter kernel does, can copy a lock some thread
 # was holding and leave the child stuck. Python 3.12+ warns about it with a `DeprecationWarning`,
-# which notebooks hide by default; it is why Linux moved to forkserver in 3.14.)
+# which notebooks hide by default; it is why 3.14 moved Linux and the other POSIX systems but macOS
+# to forkserver.)
 #
 # Under spawn and forkserver the worker looks for `__main__.cube`, but its `__main__` is not this
 # notebook, so unpickling fails *inside the worker*, the worker dies, and the pool is broken. Your
@@ -280,8 +282,9 @@ for size, race in races.items():
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
-ax.semilogx([r.times["sequential"] / N_TASKS[size] * 1000 for size, r in races.items()],
-            [r.speedup("parallel") for r in races.values()], "o-", label=f"process pool, {CORES} workers")
+per_task_ms = [r.times["sequential"] / N_TASKS[size] * 1000 for size, r in races.items()]
+ax.plot(per_task_ms, [r.speedup("parallel") for r in races.values()], "o-", label=f"process pool, {CORES} workers")
+log_axis(ax, [t for t in (0.01, 0.1, 1, 10, 100, 1000) if min(per_task_ms) / 10 < t < max(per_task_ms) * 10])
 ax.axhline(1, color="grey", ls="--", label="break-even: as fast as a plain loop")
 ax.set_xlabel("work per task (ms, log scale)")
 ax.set_ylabel("speed-up over a plain loop")

@@ -4,8 +4,9 @@
 # # 09 · Newer Pythons and clusters
 #
 # **Why this matters.** Newer Pythons stop pools early, recycle workers, run threads without the GIL,
-# and from 3.14 start processes differently on Linux; a Dask cluster speaks nearly an executor's
-# language. Each cell runs a change on *your* Python and checks what it says about the others.
+# and from 3.14 start processes differently on Linux (and every POSIX system but macOS); a Dask
+# cluster speaks nearly an executor's language. Each cell runs a change on *your* Python and checks
+# what it says about the others.
 #
 # **In this notebook you will**
 # - try what 3.9–3.13 added, and find out whether your Python has the `max_tasks_per_child` hang;
