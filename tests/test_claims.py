@@ -217,3 +217,27 @@ def test_race_claim_parallel_excuses_slow_cores_only_with_a_real_control(capsys)
     one_worker.workers = 1  # one busy core is all one worker can keep busy: no parallel claim, no excuse
     with pytest.raises(ClaimFailed):
         one_worker.claim_parallel("parallel")
+
+
+def test_busy_cores_tells_one_busy_core_from_two():
+    """BusyCores, the CPU-time witness of cpu_race, process_sweep and 09's threads claim: threads on
+    pure-Python work under the GIL keep about one core busy, two worker processes about two."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from futureslab.cores import BusyCores
+    from futureslab.lesson01 import gil_enabled
+    from futureslab.tasks import count_primes_in, prime_ranges
+    from futureslab.timing import warm_up
+
+    work = prime_ranges(400_000, chunks=4)
+    with ThreadPoolExecutor(2) as threads, BusyCores() as on_threads:
+        list(threads.map(count_primes_in, work))
+    with ProcessPoolExecutor(2) as pool:
+        warm_up(pool, 2)
+        with BusyCores() as on_processes:
+            list(pool.map(count_primes_in, work))
+    assert on_threads.seconds > 0 and on_processes.seconds > 0
+    if gil_enabled():
+        assert on_threads.cores < 1.3, on_threads.cores
+    if (os.cpu_count() or 1) >= 2 and len(os.sched_getaffinity(0)) >= 2:
+        assert on_processes.cores > 1.3 or on_processes.cores > on_threads.cores + 0.3, on_processes.cores

@@ -373,9 +373,7 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
     """
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
-    import psutil
-
-    from .cores import LoadMeter, _tree_cpu
+    from .cores import BusyCores, LoadMeter
     from .timing import warm_up
     from .trace import Tracer
 
@@ -395,22 +393,13 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
     race, load = Race(workers=workers), LoadMeter()
     t_start = time.perf_counter()
 
-    me = psutil.Process()
-
     def run(way, executor):
         tracer = Tracer()
         traced = tracer.wrap(task)
-        cpu0 = sum(_tree_cpu(me).values())
         try:
-            if executor is None:
-                t0 = time.perf_counter()
-                results = [traced(x) for x in items]
-                seconds = time.perf_counter() - t0
-            else:
-                t0 = time.perf_counter()
-                results = list(executor.map(traced, items))
-                seconds = time.perf_counter() - t0
-            cpu = sum(_tree_cpu(me).values()) - cpu0
+            with BusyCores() as busy:
+                results = [traced(x) for x in items] if executor is None else list(executor.map(traced, items))
+            seconds = busy.seconds
             if check is not None:
                 check(results)
             records = tracer.records
@@ -419,7 +408,7 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
         if way not in race.times or seconds < race.times[way]:
             race.times[way] = seconds
             race.tracers[way] = _Frozen(records)
-            race.cores_used[way] = max(0.0, cpu) / max(seconds, 1e-9)
+            race.cores_used[way] = busy.cores
         race.pids.setdefault(way, set()).update(r.pid for r in records)
 
     with control(workers) as ctl, pool(workers) as par:

@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["Grant", "granted_cores", "LoadMeter", "pin_to_cpu"]
+__all__ = ["Grant", "granted_cores", "LoadMeter", "BusyCores", "pin_to_cpu"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,30 @@ def _machine_busy() -> float:
     # on Linux guest time is already inside user time: do not count it twice
     total -= getattr(t, "guest", 0.0) + getattr(t, "guest_nice", 0.0)
     return total - idle
+
+
+class BusyCores:
+    """How many cores this process and its children kept busy while the ``with`` block ran.
+
+    ``with BusyCores() as busy: ...`` then ``busy.seconds`` (wall time) and ``busy.cores`` (their CPU
+    time / wall time). Threads under the GIL, one shared CPU or a plain loop keep about one core
+    busy; processes computing on two cores about two. Measure while the pools are alive: a child
+    that exits inside the block takes its CPU time with it.
+    """
+
+    def __enter__(self) -> "BusyCores":
+        import psutil
+
+        self._me = psutil.Process()
+        self._cpu0 = sum(_tree_cpu(self._me).values())
+        self._t0 = time.perf_counter()
+        self.seconds = self.cores = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._t0
+        cpu = sum(_tree_cpu(self._me).values()) - self._cpu0
+        self.cores = max(0.0, cpu) / max(self.seconds, 1e-9)
 
 
 class LoadMeter:

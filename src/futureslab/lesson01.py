@@ -207,9 +207,7 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
     """
     from contextlib import ExitStack
 
-    import psutil
-
-    from .cores import LoadMeter, _tree_cpu, granted_cores
+    from .cores import BusyCores, LoadMeter, granted_cores
 
     check_callable("task", task)
     check_callable("pool", pool)
@@ -224,7 +222,6 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
     rounds = check_int("rounds", rounds, low=1)
     budget = check_number("budget", budget, low=0)
     sweep, load = Sweep(counts=counts), LoadMeter()
-    me = psutil.Process()
     t_start = time.perf_counter()
     with ExitStack() as stack:
         pools = {n: _warm(stack.enter_context(pool(n)), n) for n in counts}
@@ -236,16 +233,14 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
                 if check is not None:
                     check(results)
                 for n, ex in pools.items():
-                    cpu0 = sum(_tree_cpu(me).values())
-                    t0 = time.perf_counter()
-                    results = list(ex.map(task, items))
-                    seconds = time.perf_counter() - t0
-                    cpu = sum(_tree_cpu(me).values()) - cpu0
+                    with BusyCores() as busy:
+                        results = list(ex.map(task, items))
+                    seconds = busy.seconds
                     if check is not None:
                         check(results)
                     if seconds < sweep.times.get(n, float("inf")):
                         sweep.times[n] = seconds
-                        sweep.cores_used[n] = max(0.0, cpu) / max(seconds, 1e-9)
+                        sweep.cores_used[n] = busy.cores
             sweep.rounds = n_round
             sweep.room = Room.now(load)
             if n_round >= rounds and ((sweep.scales()[0] and sweep.flat_beyond()[0])

@@ -276,10 +276,8 @@ def threads_on_cpu(ranges, *, pool: Callable = ThreadPoolExecutor, attempts: int
     executor factory: the tests pass a process pool), with the load of other programs measured
     around each run and the CPU time the pool's run used; repeat up to ``attempts`` times until the
     result is as this build predicts."""
-    import psutil
-
     from .claims import Room, measure_until
-    from .cores import LoadMeter, _tree_cpu
+    from .cores import BusyCores, LoadMeter
     from .lesson01 import gil_enabled
     from .tasks import count_primes_in
     from .timing import speedup, stopwatch
@@ -289,21 +287,18 @@ def threads_on_cpu(ranges, *, pool: Callable = ThreadPoolExecutor, attempts: int
         raise ValueError(f"ranges must hold at least 2 ranges to share between 2 threads, got {len(ranges)}")
     check_callable("pool", pool)
     attempts = check_int("attempts", attempts, low=1)
-    gil, load, me = gil_enabled(), LoadMeter(), psutil.Process()
+    gil, load = gil_enabled(), LoadMeter()
 
     def measure():
         with load, stopwatch() as seq:
             expected = [count_primes_in(r) for r in ranges]
         with pool(2) as ex:
             list(ex.map(count_primes_in, [(0, 10)] * 4))  # its workers started before the clock
-            with load:
-                cpu0 = sum(_tree_cpu(me).values())
-                with stopwatch() as par:
-                    got = list(ex.map(count_primes_in, ranges))
-                cpu = sum(_tree_cpu(me).values()) - cpu0
+            with load, BusyCores() as par:
+                got = list(ex.map(count_primes_in, ranges))
         if got != expected:
             raise AssertionError(f"the pool counted {got}, the loop {expected}")
-        return ThreadsOnCPU(speedup(seq, par), gil, cores_used=max(0.0, cpu) / max(par.elapsed, 1e-9))
+        return ThreadsOnCPU(speedup(seq, par.seconds), gil, cores_used=par.cores)
 
     result = measure_until(measure, ThreadsOnCPU.as_predicted, attempts=attempts)
     result.room = Room.now(load)
