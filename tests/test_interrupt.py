@@ -345,3 +345,57 @@ def test_a_broken_pool_fails_every_pending_future(hook, tmp_path):
         assert states.count("CANCELLED") == 1, states
     else:  # the bug the hook is for is real on this Python
         assert "PENDING" in states and "InvalidStateError: CANCELLED" in run.stderr, (states, run.stderr[-2000:])
+
+
+STUCK_WORKER = r"""
+import os, sys, time
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from futureslab import interrupts, tasks
+if __name__ == "__main__":
+    guard = interrupts.stopping_workers if sys.argv[1] == "guard" else nullcontext
+    method = os.environ.get("FUTURESLAB_START_METHOD") or mp.get_start_method()
+    pool = ProcessPoolExecutor(2, mp_context=mp.get_context(method))
+    # What a worker that dies of the interrupt just as it took the call queue's read lock leaves
+    # behind: that lock, held for ever. Here this process takes it before the workers start, so
+    # they start, find it taken, and can never read their next task (or their stop signal).
+    pool._call_queue._rlock.acquire()
+    futures = [pool.submit(tasks.square, n) for n in (3, 4)]  # spawn/forkserver start one per task
+    while len(pool._processes) < 2:
+        time.sleep(0.01)
+    t0 = time.perf_counter()
+    try:
+        with pool, guard(pool):
+            raise KeyboardInterrupt  # the stop button, while the cell was inside the pool's block
+    except KeyboardInterrupt:
+        pass
+    print("ENDED", round(time.perf_counter() - t0, 2), flush=True)
+"""
+
+
+@pytest.mark.parametrize("guard", ["guard", "no-guard"])
+def test_stopping_workers_frees_a_shutdown_that_would_wait_for_ever(guard, tmp_path):
+    """An interrupt in a process-pool block whose workers cannot take the call queue's lock.
+
+    With ``interrupts.stopping_workers`` (process_sweep, cpu_race, the pipeline...) the workers are
+    terminated before the shutdown waits, and the block ends at once. Without it the shutdown waits
+    for workers that never get their stop signal: the process is still stuck after 10 s.
+    """
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK_WORKER)
+    import signal
+
+    proc = subprocess.Popen([sys.executable, str(script), guard], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the script, its workers and its helpers
+        out, err = proc.communicate()
+        assert guard == "no-guard", f"stuck although the workers were terminated: {err[-2000:]!r}"
+        return
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert guard == "guard", f"the unguarded shutdown ended although no worker could stop: {run.stdout!r}"
+    assert run.returncode == 0 and "ENDED" in run.stdout, run.stderr[-2000:]
+    assert float(run.stdout.split("ENDED", 1)[1]) < 5, run.stdout

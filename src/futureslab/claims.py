@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
+from .interrupts import stopping_workers
 
 __all__ = ["ClaimFailed", "Room", "claim", "measure_until", "cpu_parallel", "overlap_parallel",
            "cpu_race", "Race", "sequential_executor", "slowed_cores", "HELD", "UNSHOWN"]
@@ -411,7 +412,7 @@ def cpu_race(task: Callable, items, workers: int = 2, *, pool=None, control=None
             race.cores_used[way] = busy.cores
         race.pids.setdefault(way, set()).update(r.pid for r in records)
 
-    with control(workers) as ctl, pool(workers) as par:
+    with control(workers) as ctl, stopping_workers(ctl), pool(workers) as par, stopping_workers(par):
         for ex in (ctl, par):
             if not isinstance(ex, _SequentialExecutor):
                 warm_up(ex, workers)

@@ -46,6 +46,16 @@ In a kernel it changes three things, each narrowly, and each can be undone with 
    ipykernel finds no children left, the kernel exits normally and multiprocessing cleans up after
    itself.
 
+4. **(Not installed: used by the helpers.)** :func:`stopping_workers` wraps a block that uses a
+process pool: if the block ends in an exception (an interrupt included), the pool's worker
+processes are terminated *before* the pool's ``shutdown(wait=True)`` waits for them. Without it an
+interrupt can leave a cell stuck for good: SIGINT reaches every worker, an idle worker can die
+holding the lock of the pool's call queue (it was receiving its next task), and a worker that
+survived (the one computing, whose task's ``KeyboardInterrupt`` went back as its result) then waits
+for that lock forever, while the shutdown joins it forever (seen about once in six interrupts of
+notebook 07 under spawn). A learner's own ``with ProcessPoolExecutor()`` block can meet the same
+fate; the instructor guide says what frees it.
+
 What this module does **not** hide: a worker process that was *idle* when the interrupt arrived
 (waiting for its next task) dies of the ``KeyboardInterrupt`` and prints ``Process
 ForkProcess-N:`` and a traceback on its own standard error (``multiprocessing.process.BaseProcess.
@@ -57,6 +67,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import contextmanager
 
 MESSAGE = ("KeyboardInterrupt: you interrupted this cell{where}. It did not finish, so whatever "
            "it had not yet done is missing: re-run it before the cells after it.")
@@ -67,6 +78,33 @@ ASYNC_MESSAGE = ("CancelledError: you interrupted this cell{where}; Jupyter stop
 
 _installed: dict = {}
 _sigint = {"seen": False}  # set by the wrapper of ipykernel's SIGINT handler for an awaiting cell
+
+
+def terminate_workers(pool) -> None:
+    """Terminate a process pool's worker processes now; any other executor is left alone.
+
+    ``terminate_workers()`` on Python 3.14+ (it also shuts the pool down without waiting); before
+    3.14 the pool's own process table (a private attribute: the standard library had no public way).
+    """
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
+
+
+@contextmanager
+def stopping_workers(pool):
+    """``with pool(n) as ex, stopping_workers(ex):``: if the block raises (an interrupt included), the
+    worker processes are terminated before the pool's shutdown waits for them (see point 4 above)."""
+    try:
+        yield pool
+    except BaseException:
+        terminate_workers(pool)
+        raise
 
 
 def _cell_line(tb) -> int | None:

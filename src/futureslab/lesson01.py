@@ -29,6 +29,7 @@ from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
 from .claims import BUSY, CONTROL_CORES_MAX, FLOOR, MARGIN, Room, claim, slowed_cores
+from .interrupts import stopping_workers
 
 __all__ = ["python_summary", "gil_enabled", "slice_names", "gil_verdict", "claim_gil", "Sweep",
            "process_sweep", "sweep_counts", "IORace", "io_race", "start_up_times", "transfer_times",
@@ -224,7 +225,8 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
     sweep, load = Sweep(counts=counts), LoadMeter()
     t_start = time.perf_counter()
     with ExitStack() as stack:
-        pools = {n: _warm(stack.enter_context(pool(n)), n) for n in counts}
+        # an interrupt terminates the workers before each pool's shutdown waits for them
+        pools = {n: _warm(stack.enter_context(stopping_workers(stack.enter_context(pool(n)))), n) for n in counts}
         for n_round in range(1, 1000):
             with load:  # other programs' load over every run, the sequential baseline included
                 t0 = time.perf_counter()
@@ -404,7 +406,7 @@ def tiny_tasks(pool: Callable, n: int = 2000, workers: int = 2) -> tuple[float, 
     t0 = time.perf_counter()
     expected = [square(x) for x in numbers]
     loop = time.perf_counter() - t0
-    with pool(workers) as ex:
+    with pool(workers) as ex, stopping_workers(ex):
         _warm(ex, workers)
         t0 = time.perf_counter()
         got = list(ex.map(square, numbers))

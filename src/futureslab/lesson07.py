@@ -21,6 +21,7 @@ from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
 from .claims import Room, claim
+from .interrupts import stopping_workers
 
 #: Waiting needs no core, but each request's Python work (the client's and the local server's) needs
 #: some CPU within the wait: the I/O claims need about one core free, or they cannot be shown.
@@ -42,7 +43,7 @@ PREDICTION_TOLERANCE = 0.15
 
 def _run_on(pool: Callable, n: int, fn: Callable, items) -> tuple[float, list]:
     t0 = time.perf_counter()
-    with pool(n) as ex:
+    with pool(n) as ex, stopping_workers(ex):
         results = list(ex.map(fn, items))
     return time.perf_counter() - t0, results
 
@@ -126,7 +127,7 @@ def serial_then_parallel(n: int, pool: Callable = ThreadPoolExecutor, posts=rang
     check_int("n", n, low=1)
     fetch_user(1)
     fetch_user_posts(1)
-    with pool(n) as ex:
+    with pool(n) as ex, stopping_workers(ex):
         return list(ex.map(fetch_comments, list(posts)))
 
 

@@ -501,6 +501,12 @@ class _Analysers:
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True)
 
+    def terminate(self) -> None:
+        """Terminate the current pool's workers (see :func:`futureslab.interrupts.stopping_workers`)."""
+        from .interrupts import terminate_workers
+
+        terminate_workers(self.pool)
+
 
 def _check_common(inputs, saver, download, analyse, workers, attempts, mp_context):
     inputs = list(inputs)
@@ -618,6 +624,9 @@ def run_streaming(inputs, saver, *, tracer=None, download=None, analyse=None, wo
                         start_analysis(item, value)
                     else:
                         in_flight[savers.submit(save, value)] = ("save", item, value, 0)
+        except BaseException:  # an interrupt too: the shutdown must not wait for workers that cannot finish
+            analysers.terminate()
+            raise
         finally:
             analysers.shutdown()
             run.restarts = analysers.restarts
@@ -674,6 +683,9 @@ def run_staged(inputs, saver, *, tracer=None, download=None, analyse=None, worke
                         run.kept[item] = ("analyse", posts[item])
                 if not todo:
                     break
+        except BaseException:  # an interrupt too: the shutdown must not wait for workers that cannot finish
+            analysers.terminate()
+            raise
         finally:
             analysers.shutdown()
             run.restarts = analysers.restarts

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from ._validate import check_callable, check_int, check_number
+from .interrupts import stopping_workers, terminate_workers as _terminate_workers
 from .timing import fmt_us
 
 __all__ = ["fmt_us", "run_in_fresh_pool", "WorkerDeath", "worker_last_words", "workers_per_core"]
@@ -54,16 +55,6 @@ def run_in_fresh_pool(method: str, fn, *args, timeout: float = 30.0):
     if isinstance(outcome, Exception):
         time.sleep(0.2)  # a dying worker's last words reach the notebook through the kernel: let them land here
     return outcome
-
-
-def _terminate_workers(pool) -> None:
-    """Terminate a process pool's workers: ``terminate_workers()`` on 3.14+, before that the pool's
-    process table (a private attribute; the standard library had no public way)."""
-    if hasattr(pool, "terminate_workers"):
-        pool.terminate_workers()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()
 
 
 # A fresh Python whose __main__ defines `cube` in its own code, as a notebook cell does: like a
@@ -140,7 +131,8 @@ def workers_per_core(fn, items, cores: int, rounds: int = 3):
     cores = check_int("cores", cores, low=1)
     rounds = check_int("rounds", rounds, low=1)
     load, best = LoadMeter(), {cores: float("inf"), 2 * cores: float("inf")}
-    with ProcessPoolExecutor(cores) as one, ProcessPoolExecutor(2 * cores) as two:
+    with (ProcessPoolExecutor(cores) as one, stopping_workers(one),
+          ProcessPoolExecutor(2 * cores) as two, stopping_workers(two)):
         warm_up(one, cores)
         warm_up(two, 2 * cores)
         for _ in range(rounds):
