@@ -219,6 +219,42 @@ def test_race_claim_parallel_excuses_slow_cores_only_with_a_real_control(capsys)
         one_worker.claim_parallel("parallel")
 
 
+def _timelines(pids, slice_s, at_once=True):
+    """Made-up tracer records: 4 tasks of ``slice_s`` s on workers with ``pids`` (2 at a time or one by one)."""
+    from futureslab.claims import _Frozen
+    from futureslab.trace import TaskRecord
+
+    recs = []
+    for i in range(4):
+        start = (i // 2) * slice_s if at_once else i * slice_s
+        pid = pids[i % len(pids)]
+        recs.append(TaskRecord(str(i), f"w{pid}", pid, "MainThread", start, start + slice_s))
+    return _Frozen(recs)
+
+
+def test_race_claim_overlap_excuses_slowed_cores_only_for_processes_running_at_once(capsys):
+    """The overlap claim's third outcome: stretched slices on busy cores are "cannot be shown", and
+    only when two processes ran two tasks at once; one process, one task at a time or one busy core
+    keep the claim failing."""
+    sequential = _timelines([1], 0.10, at_once=False)
+
+    def race(pids, slice_s, cores, at_once=True):
+        r = _race({"sequential": 1.0, "control": 1.0, "parallel": 0.5}, {"control": 1.0, "parallel": cores})
+        r.tracers = {"sequential": sequential, "parallel": _timelines(pids, slice_s, at_once)}
+        return r
+
+    assert race([11, 12], 0.12, 1.95).claim_overlap("overlap") == HELD  # 1.2x stretch: holds
+    capsys.readouterr()
+    assert race([11, 12], 0.20, 1.95).claim_overlap("overlap") == UNSHOWN  # 2x stretch on 2 busy cores
+    assert "slowed each other" in capsys.readouterr().out
+    with pytest.raises(ClaimFailed):  # 2x stretch on one busy core: one shared CPU, no excuse
+        race([11, 12], 0.20, 1.0).claim_overlap("overlap")
+    with pytest.raises(ClaimFailed):  # one process (threads): no excuse, whatever the cores say
+        race([11], 0.20, 1.95).claim_overlap("overlap")
+    with pytest.raises(ClaimFailed):  # two processes, one task at a time: no excuse
+        race([11, 12], 0.20, 1.95, at_once=False).claim_overlap("overlap")
+
+
 def test_busy_cores_tells_one_busy_core_from_two():
     """BusyCores, the CPU-time witness of cpu_race, process_sweep and 09's threads claim: threads on
     pure-Python work under the GIL keep about one core busy, two worker processes about two."""
