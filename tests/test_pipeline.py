@@ -481,3 +481,29 @@ def test_plot_pipeline_draws_a_diamond_only_for_a_task_too_short_for_a_bar():
         assert any(label.startswith("diamond") for label in _legend(ax)) == bool(diamonds)
         assert not any(label.startswith("red hatch") for label in _legend(ax))
         plt.close(ax.figure)
+
+
+def test_analysers_shutdown_stops_workers_only_when_the_run_ended_early():
+    """The pipeline's process pool: after a run whose tasks all finished, shutdown just waits (and the
+    workers end normally); with a task still running (the run was interrupted or failed), shutdown
+    terminates the workers instead of waiting for it, so an interrupt cannot leave the cell stuck."""
+    from futureslab.tasks import sleep_for, square
+
+    done = pipeline._Analysers(1, None)
+    future, _ = done.submit(square, 4)
+    assert future.result() == 16
+    workers = list(done.pool._processes.values())
+    done.shutdown()
+    assert all(p.exitcode == 0 for p in workers), [p.exitcode for p in workers]  # a normal exit
+
+    early = pipeline._Analysers(1, None)
+    future, _ = early.submit(sleep_for, 30)
+    deadline = time.monotonic() + 20
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert future.running()
+    workers = list(early.pool._processes.values())
+    t0 = time.perf_counter()
+    early.shutdown()
+    assert time.perf_counter() - t0 < 10  # not the 30 s the task would take
+    assert all(p.exitcode is not None and p.exitcode < 0 for p in workers), [p.exitcode for p in workers]

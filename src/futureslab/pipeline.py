@@ -465,12 +465,18 @@ class Run:
 
 
 class _Analysers:
-    """A process pool that is replaced by a fresh one when it breaks (``generation`` counts pools)."""
+    """A process pool that is replaced by a fresh one when it breaks (``generation`` counts pools).
+
+    :meth:`shutdown` first terminates the workers if a task it was given has not finished: the run
+    then ended early (an error, or the learner's interrupt), nobody will read that result, and an
+    interrupt can leave a worker that would never stop (see :func:`futureslab.interrupts.stopping_workers`).
+    """
 
     def __init__(self, workers, mp_context):
         self.workers, self.mp_context = workers, mp_context
         self.generation, self.restarts = 0, 0
         self.pool = self._new()
+        self.futures = []  # those of the current pool
 
     def _new(self):
         from concurrent.futures import ProcessPoolExecutor
@@ -482,7 +488,7 @@ class _Analysers:
         if generation != self.generation:
             return  # already replaced
         self.pool.shutdown(wait=True)  # a broken pool has already ended its workers: returns at once
-        self.pool = self._new()
+        self.pool, self.futures = self._new(), []
         self.generation += 1
         self.restarts += 1
 
@@ -493,19 +499,20 @@ class _Analysers:
         for _ in range(3):
             generation = self.generation
             try:
-                return self.pool.submit(fn, *args), generation
+                future = self.pool.submit(fn, *args)
             except BrokenProcessPool:
                 self.replace(generation)
+                continue
+            self.futures.append(future)
+            return future, generation
         raise BrokenProcessPool("three fresh process pools in a row broke before a task could be submitted")
 
     def shutdown(self) -> None:
-        self.pool.shutdown(wait=True)
-
-    def terminate(self) -> None:
-        """Terminate the current pool's workers (see :func:`futureslab.interrupts.stopping_workers`)."""
         from .interrupts import terminate_workers
 
-        terminate_workers(self.pool)
+        if not all(f.done() for f in self.futures):  # the run ended early: do not wait for its workers
+            terminate_workers(self.pool)
+        self.pool.shutdown(wait=True)
 
 
 def _check_common(inputs, saver, download, analyse, workers, attempts, mp_context):
@@ -624,9 +631,6 @@ def run_streaming(inputs, saver, *, tracer=None, download=None, analyse=None, wo
                         start_analysis(item, value)
                     else:
                         in_flight[savers.submit(save, value)] = ("save", item, value, 0)
-        except BaseException:  # an interrupt too: the shutdown must not wait for workers that cannot finish
-            analysers.terminate()
-            raise
         finally:
             analysers.shutdown()
             run.restarts = analysers.restarts
@@ -683,9 +687,6 @@ def run_staged(inputs, saver, *, tracer=None, download=None, analyse=None, worke
                         run.kept[item] = ("analyse", posts[item])
                 if not todo:
                     break
-        except BaseException:  # an interrupt too: the shutdown must not wait for workers that cannot finish
-            analysers.terminate()
-            raise
         finally:
             analysers.shutdown()
             run.restarts = analysers.restarts
