@@ -4,13 +4,17 @@ processes are claimed) so that it fails."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from futureslab import lesson01, lesson07
-from futureslab.claims import ClaimFailed, Room, sequential_executor
+from futureslab.claims import SLACK, ClaimFailed, Room, claim, sequential_executor
 from futureslab.tasks import burn
 
 
@@ -163,6 +167,42 @@ def test_cost_claims_fed_threads_for_processes_fail():
     assert not on_pool > 5 * loop * 3
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="starts detached busy loops with sh")
+def test_start_ups_measured_measures_again_only_while_other_programs_are_busy():
+    """Notebook 01 §6's start-up claims need the whole machine. Quiet, one measurement is kept; with
+    a busy loop of another program on every core, it measures ``attempts`` times and the room it
+    returns says so, so the claim says "cannot be shown" instead of judging distorted times."""
+    quiet = lesson01.start_ups_measured(["fork", "spawn"], attempts=3)
+    assert set(quiet.times) == {"threads", "fork", "spawn"} and quiet.room.granted > 0
+    # quiet: no more tries than it needed (a window this short can read one burst as 0.3 cores, so a
+    # second try is allowed; a helper that always measured every time would take all 3)
+    assert quiet.room.other <= SLACK and quiet.attempts <= 2, quiet
+    hogs = [_busy_outside(4.0) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        busy = lesson01.start_ups_measured(["fork", "spawn"], attempts=2)
+    finally:
+        for pid in hogs:
+            _kill(pid)
+    assert busy.attempts == 2 and busy.room.other > SLACK, busy
+    assert claim(True, "start-up", needs_cores=busy.room.granted, room=busy.room) == "unshown"
+
+
+def _busy_outside(seconds: float) -> int:
+    """A busy loop that is not a child of this process (its shell exits): another program's load."""
+    loop = f"import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass"
+    out = subprocess.run(["sh", "-c", f"{sys.executable} -c '{loop}' >/dev/null 2>&1 & echo $!"],
+                         check=True, capture_output=True, text=True)
+    return int(out.stdout)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _serial_then_parallel_sleeps(n, pool):
     time.sleep(0.02)
     time.sleep(0.02)
@@ -197,6 +237,7 @@ def test_io_sweep_catches_a_sequential_pool():
     (lambda: lesson01.process_sweep(burn, [1], pool=3), "pool"),
     (lambda: lesson01.io_race(42, [1]), "fetch"),
     (lambda: lesson01.start_up_times(["nope"]), "methods"),
+    (lambda: lesson01.start_ups_measured(attempts=0), "attempts"),
     (lambda: lesson01.transfer_times(ThreadPoolExecutor, size_mb=0), "size_mb"),
     (lambda: lesson01.tiny_tasks(ThreadPoolExecutor, n=0), "n"),
     (lambda: lesson07.io_sweep(burn, [1], (2, 4)), "counts"),

@@ -14,7 +14,8 @@ executor) and see the claim fail or say it cannot be shown.
   it scales up to the granted cores, and gains nothing past them.
 * :func:`io_race` — an I/O job one after another and on a thread pool (:class:`IORace`).
 * :func:`start_up_times` — time to a first result for a thread pool and a process pool of each
-  start method this platform has.
+  start method this platform has; :func:`start_ups_measured` runs it inside a
+  :class:`~futureslab.cores.LoadMeter`, again while other programs are busy, for the claims.
 * :func:`transfer_times`, :func:`tiny_tasks` — what shipping data and tiny tasks to a pool costs.
 """
 
@@ -25,14 +26,15 @@ import sys
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from ._validate import check_callable, check_int, check_number
-from .claims import BUSY, CONTROL_CORES_MAX, FLOOR, MARGIN, Room, claim, slowed_cores
+from .claims import BUSY, CONTROL_CORES_MAX, FLOOR, MARGIN, SLACK, Room, claim, slowed_cores
 from .interrupts import stopping_workers
 
 __all__ = ["python_summary", "gil_enabled", "slice_names", "gil_verdict", "claim_gil", "Sweep",
-           "process_sweep", "sweep_counts", "IORace", "io_race", "start_up_times", "transfer_times",
+           "process_sweep", "sweep_counts", "IORace", "io_race", "start_up_times", "StartUps",
+           "start_ups_measured", "transfer_times",
            "tiny_tasks", "THREAD_CORES_MAX", "BEYOND_GAIN_MAX"]
 
 #: Under a GIL, threads on pure-Python work keep at most this many cores busy together (one core's
@@ -368,6 +370,40 @@ def start_up_times(methods=None, *, rounds: int = 3, thread_pool: Callable = Thr
         times[m] = min(_time_to_first_result(lambda: process_pool(max_workers=1, mp_context=ctx))
                        for _ in range(rounds))
     return times
+
+
+class StartUps(NamedTuple):
+    """What :func:`start_ups_measured` returns: the times, the room they were measured in, and how
+    many measurements it took to find the machine quiet (``attempts`` when it never was)."""
+
+    times: dict
+    room: Room
+    attempts: int
+
+
+def start_ups_measured(methods=None, *, attempts: int = 3, **kwargs) -> StartUps:
+    """:func:`start_up_times` measured inside a :class:`~futureslab.cores.LoadMeter`, for claims
+    that compare those times (``kwargs`` go to :func:`start_up_times`).
+
+    Other programs' load stretches the times unequally (a thread answers in microseconds, a spawned
+    worker in a tenth of a second), so the claims need the whole machine: ``needs_cores=room.granted``.
+    One measurement lasts under a second, and in so short a window a single burst of another
+    program's work (or of the notebook client's) reads as a third of a core. So while the meter saw
+    other programs take more than :data:`~futureslab.claims.SLACK` cores, this measures again, up to
+    ``attempts`` times, and returns the last measurement with its room. Which attempt is kept
+    depends only on the load, never on the times measured, so retrying cannot make a claim hold.
+    """
+    from .cores import LoadMeter
+
+    attempts = check_int("attempts", attempts, low=1)
+    for attempt in range(1, attempts + 1):
+        load = LoadMeter()
+        with load:
+            times = start_up_times(methods, **kwargs)
+        room = Room.now(load)
+        if room.other <= SLACK:
+            break
+    return StartUps(times, room, attempt)
 
 
 def transfer_times(pool: Callable, size_mb: float = 16, rounds: int = 3) -> tuple[float, float]:

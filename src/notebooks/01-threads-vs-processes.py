@@ -36,10 +36,11 @@ import matplotlib.pyplot as plt
 import futureslab
 from futureslab import checks
 from futureslab.checks import nb01 as check
-from futureslab.claims import Room, claim, cpu_race, sequential_executor
-from futureslab.cores import LoadMeter, granted_cores
+from futureslab.claims import claim, cpu_race, sequential_executor
+from futureslab.cores import granted_cores
 from futureslab.lesson01 import (claim_gil, gil_enabled, io_race, process_sweep, python_summary,
-                                 slice_names, start_up_times, tiny_tasks, transfer_times)
+                                 slice_names, start_ups_measured, tiny_tasks,
+                                 transfer_times)
 from futureslab.plots import speedup_curve
 from futureslab.server import LocalAPI
 from futureslab.tasks import count_primes, count_primes_in, fetch_post, prime_ranges, sha256_rounds
@@ -298,10 +299,9 @@ print("under 100 bytes:", len(data) < 100, "| names its module:", b"futureslab.t
 # reused), which must import the modules too. Each is the best of three tries.
 
 # %%
-load = LoadMeter()  # other programs' load distorts these timings unequally: they need a quiet machine
-with load:
-    starts = start_up_times()  # {"threads": s, "fork": s, "spawn": s, "forkserver": s}, as available
-room = Room.now(load)
+# start_up_times() inside a LoadMeter: other programs' load distorts these timings unequally, so the
+# claims need a quiet machine; while others are busy it measures again (3 tries at most)
+starts, room, _ = start_ups_measured()  # starts: {"threads": s, "fork": s, ...}, as available
 for name, seconds in starts.items():  # threads answer in well under a millisecond: shown in µs
     print(f"{name:<11} first result after {fmt_us(seconds) if name == 'threads' else fmt_seconds(seconds)}")
 claim(all(starts[m] > 3 * starts["threads"] for m in starts if m != "threads"),
