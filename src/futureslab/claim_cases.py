@@ -154,6 +154,43 @@ def _oversubscribe(task_name: str = "count_primes_in"):
     return go
 
 
+# --- a process starts slower than a thread, spawn slower than fork (01 §6): needs the machine quiet --
+
+def _start_ups(claimed: str, pretend: str | None = None):
+    """01 §6's judges on :func:`futureslab.lesson01.start_ups_measured`. ``claimed``: ``"threads"``
+    (every start method over 3x a thread pool) or ``"fork"`` (spawn over 2x fork). ``pretend``:
+    ``"threads"`` hands every start method a thread pool; ``"fork"`` starts every pool with fork."""
+    def go():
+        import multiprocessing
+
+        from .lesson01 import start_ups_measured
+
+        def pool(max_workers, mp_context):
+            if pretend == "threads":
+                return ThreadPoolExecutor(max_workers)
+            if pretend == "fork":
+                return ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context("fork"))
+            return ProcessPoolExecutor(max_workers, mp_context=mp_context)
+
+        if claimed == "threads":
+            starts, room, _ = start_ups_measured(process_pool=pool)
+            return {"every start method > 3x threads": outcome(lambda: claim(
+                all(starts[m] > 3 * starts["threads"] for m in starts if m != "threads"),
+                "every start method took over 3x longer to start a pool than threads did",
+                needs_cores=room.granted, room=room, **starts))}
+        starts, room, _ = start_ups_measured(["fork", "spawn"], process_pool=pool)
+        return {"spawn > 2x fork": outcome(lambda: claim(
+            starts["spawn"] > 2 * starts["fork"], "spawn took over 2x longer to start a worker than fork",
+            needs_cores=room.granted, room=room, fork=starts["fork"], spawn=starts["spawn"]))}
+    return go
+
+
+def _has_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 CASES = [
     Case("processes compute pure-Python work in parallel", "01 §2, 05a, 06 §2, 07 §2",
          "speed-up ≥ 0.6 × min(workers, granted cores) and ≥ 1.25× the threads control; "
@@ -180,4 +217,13 @@ CASES = [
          "2 × cores processes ≤ 1.5× faster than cores processes (computing predicts 1×, waiting 2×); needs the whole machine quiet",
          "computing", {"computing": _oversubscribe("count_primes_in"),
                        "waiting instead of computing": _oversubscribe("sleep_for")}),
+    Case("a process pool starts slower than a thread pool", "01 §6",
+         "every start method's first result > 3× a thread pool's (best of 3, threads best of 9); "
+         "needs the whole machine quiet", "processes",
+         {"processes": _start_ups("threads"),
+          "threads passed off as processes": _start_ups("threads", pretend="threads")}),
+    *([Case("spawn starts slower than fork", "01 §6",
+            "spawn's first result > 2× fork's (best of 3 each); needs the whole machine quiet", "spawn",
+            {"spawn": _start_ups("fork"), "fork passed off as spawn": _start_ups("fork", pretend="fork")})]
+      if _has_fork() else []),
 ]
