@@ -266,14 +266,21 @@ def test_busy_cores_tells_one_busy_core_from_two():
     from futureslab.timing import warm_up
 
     work = prime_ranges(400_000, chunks=4)
-    with ThreadPoolExecutor(2) as threads, BusyCores() as on_threads:
-        list(threads.map(count_primes_in, work))
-    with ProcessPoolExecutor(2) as pool:
-        warm_up(pool, 2)
-        with BusyCores() as on_processes:
-            list(pool.map(count_primes_in, work))
+    two_cores = (os.cpu_count() or 1) >= 2 and len(os.sched_getaffinity(0)) >= 2
+    for _ in range(3):  # other programs' load takes cores from our processes: measure again then
+        load = LoadMeter()
+        with ThreadPoolExecutor(2) as threads, BusyCores() as on_threads:
+            list(threads.map(count_primes_in, work))
+        with ProcessPoolExecutor(2) as pool:
+            warm_up(pool, 2)
+            with load, BusyCores() as on_processes:
+                list(pool.map(count_primes_in, work))
+        if load.other <= 0.3:
+            break
     assert on_threads.seconds > 0 and on_processes.seconds > 0
     if gil_enabled():
         assert on_threads.cores < 1.3, on_threads.cores
-    if (os.cpu_count() or 1) >= 2 and len(os.sched_getaffinity(0)) >= 2:
+    if two_cores:
+        if load.other > 0.3:  # the same honest third outcome as the claims: said, with the evidence
+            pytest.skip(f"other programs kept {load.other:.2f} cores busy in 3 tries: two cores could not be shown")
         assert on_processes.cores > 1.3 or on_processes.cores > on_threads.cores + 0.3, on_processes.cores
