@@ -39,6 +39,10 @@ def mutation(e: dict) -> str:
     if "floor" in keys and any(k.startswith("speedup_") for k in keys):  # the process sweep, 01 and 07
         return ("a sequential executor or threads as the pool (one busy core): "
                 "T `test_process_sweep_fed_a_sequential_executor_fails`, `test_sweep_needs_cores_busy_and_excuses_only_busy_cores`")
+    if "threads" in keys and keys & {"fork", "spawn", "forkserver"}:  # 01 §6, start-up
+        return "threads passed off as processes: M `a process pool starts slower than a thread pool`, T"
+    if keys == {"fork", "spawn"}:  # 01 §6, spawn against fork
+        return "fork passed off as spawn: M `spawn starts slower than fork`"
     if "gain_bar" in keys:
         return "work that waits instead of computing (sleep tasks gain ~2x): M `more processes than cores add nothing`, T"
     if "cores_used" in keys and "speedup" in keys and "vs_control" not in keys:  # 09, threads on CPU work
