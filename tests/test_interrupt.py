@@ -399,3 +399,28 @@ def test_stopping_workers_frees_a_shutdown_that_would_wait_for_ever(guard, tmp_p
     assert guard == "guard", f"the unguarded shutdown ended although no worker could stop: {run.stdout!r}"
     assert run.returncode == 0 and "ENDED" in run.stdout, run.stderr[-2000:]
     assert float(run.stdout.split("ENDED", 1)[1]) < 5, run.stdout
+
+
+def test_terminate_workers_leaves_no_worker_and_no_manager_thread_behind():
+    """After ``terminate_workers`` and the pool's shutdown, every worker has exited, killed by the
+    signal, and the pool's manager thread has ended: on 3.14+ ``terminate_workers()`` shuts the pool
+    down without waiting, so a later ``shutdown(wait=True)`` does not wait any more, and the helper
+    must (this failed on 3.14.8 before the helper waited for the manager thread)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from futureslab import interrupts, tasks
+
+    pool = ProcessPoolExecutor(1)
+    future = pool.submit(tasks.sleep_for, 30)
+    deadline = time.monotonic() + 20
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    workers, manager = list(pool._processes.values()), pool._executor_manager_thread
+    t0 = time.perf_counter()
+    interrupts.terminate_workers(pool)
+    pool.shutdown(wait=True)
+    assert time.perf_counter() - t0 < 10  # not the 30 s the task would take
+    assert all(p.exitcode is not None and p.exitcode < 0 for p in workers), [p.exitcode for p in workers]
+    assert not manager.is_alive()
+    with pytest.raises(ValueError, match="wait"):
+        interrupts.terminate_workers(pool, wait=-1)

@@ -80,20 +80,30 @@ _installed: dict = {}
 _sigint = {"seen": False}  # set by the wrapper of ipykernel's SIGINT handler for an awaiting cell
 
 
-def terminate_workers(pool) -> None:
+def terminate_workers(pool, wait: float = 10.0) -> None:
     """Terminate a process pool's worker processes now; any other executor is left alone.
 
     ``terminate_workers()`` on Python 3.14+ (it also shuts the pool down without waiting); before
     3.14 the pool's own process table (a private attribute: the standard library had no public way).
+    Then, for at most ``wait`` seconds, wait for the pool's manager thread, which reaps the terminated
+    workers and ends: on 3.14+ the pool's ``shutdown(wait=True)`` no longer waits for it once
+    ``terminate_workers()`` has shut the pool down, so without this the workers could still be
+    exiting (and the thread running) after the ``with`` block that used the pool.
     """
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait < 0:
+        raise ValueError(f"wait must be a number of seconds >= 0, got {wait!r}")
+    manager = getattr(pool, "_executor_manager_thread", None)
     if hasattr(pool, "terminate_workers"):
         pool.terminate_workers()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        try:
-            process.terminate()
-        except (OSError, ValueError):  # already gone, or already closed
-            pass
+    else:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            try:
+                process.terminate()
+            except (OSError, ValueError):  # already gone, or already closed
+                pass
+    if isinstance(manager, threading.Thread) and manager is not threading.current_thread():
+        if hasattr(pool, "terminate_workers"):  # before 3.14 the caller's shutdown(wait=True) joins it
+            manager.join(wait)
 
 
 @contextmanager
