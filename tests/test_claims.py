@@ -13,6 +13,7 @@ import pytest
 from futureslab.claims import (HELD, UNSHOWN, ClaimFailed, Room, claim, cpu_parallel,
                                overlap_parallel)
 from futureslab.cores import LoadMeter, _cgroup_quota, granted_cores
+from load_support import busy_outside
 
 
 # --- the yardstick ----------------------------------------------------------------------------
@@ -53,12 +54,6 @@ def test_cgroup_quota_is_read_from_cpu_max(tmp_path, content, cores):
     assert _cgroup_quota(str(_fake_cgroup(tmp_path, content))) == cores
 
 
-def _busy_outside(seconds: float) -> None:
-    """Start a busy loop that is NOT a child of this process (the shell that starts it exits)."""
-    subprocess.run(["sh", "-c", f"timeout {seconds} {sys.executable} -c 'while True: pass' "
-                                ">/dev/null 2>&1 &"], check=True)
-
-
 def _busy_child(seconds: float):
     return subprocess.Popen([sys.executable, "-c",
                              f"import time\nt=time.time()\nwhile time.time()-t<{seconds}: pass"])
@@ -73,7 +68,7 @@ def test_load_meter_counts_other_programs_not_our_children():
             time.sleep(0.8)
     finally:
         child.wait()
-    _busy_outside(1.5)
+    busy_outside(1.5)
     time.sleep(0.2)
     with LoadMeter() as other:
         time.sleep(0.8)

@@ -5,8 +5,6 @@ processes are claimed) so that it fails."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +14,7 @@ import pytest
 from futureslab import lesson01, lesson07
 from futureslab.claims import SLACK, ClaimFailed, Room, claim, sequential_executor
 from futureslab.tasks import burn
+from load_support import busy_outside, stop
 
 
 def _fails_or_unshown(claim_call):
@@ -177,30 +176,15 @@ def test_start_ups_measured_measures_again_only_while_other_programs_are_busy():
     # quiet: no more tries than it needed (a window this short can read one burst as 0.3 cores, so a
     # second try is allowed; a helper that always measured every time would take all 3)
     assert quiet.room.other <= SLACK and quiet.attempts <= 2, quiet
-    hogs = [_busy_outside(4.0) for _ in range(os.cpu_count() or 1)]
+    hogs = [busy_outside(4.0) for _ in range(os.cpu_count() or 1)]
     try:
         time.sleep(0.3)
         busy = lesson01.start_ups_measured(["fork", "spawn"], attempts=2)
     finally:
         for pid in hogs:
-            _kill(pid)
+            stop(pid)
     assert busy.attempts == 2 and busy.room.other > SLACK, busy
     assert claim(True, "start-up", needs_cores=busy.room.granted, room=busy.room) == "unshown"
-
-
-def _busy_outside(seconds: float) -> int:
-    """A busy loop that is not a child of this process (its shell exits): another program's load."""
-    loop = f"import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass"
-    out = subprocess.run(["sh", "-c", f"{sys.executable} -c '{loop}' >/dev/null 2>&1 & echo $!"],
-                         check=True, capture_output=True, text=True)
-    return int(out.stdout)
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _serial_then_parallel_sleeps(n, pool):

@@ -393,17 +393,21 @@ def start_ups_measured(methods=None, *, attempts: int = 3, **kwargs) -> StartUps
     ``attempts`` times, and returns the last measurement with its room. Which attempt is kept
     depends only on the load, never on the times measured, so retrying cannot make a claim hold.
     """
+    from .claims import measure_until
     from .cores import LoadMeter
 
     attempts = check_int("attempts", attempts, low=1)
-    for attempt in range(1, attempts + 1):
+    tries = []
+
+    def once():
         load = LoadMeter()
         with load:
             times = start_up_times(methods, **kwargs)
-        room = Room.now(load)
-        if room.other <= SLACK:
-            break
-    return StartUps(times, room, attempt)
+        tries.append(1)
+        return times, Room.now(load)
+
+    times, room = measure_until(once, lambda measured: measured[1].other <= SLACK, attempts)
+    return StartUps(times, room, len(tries))
 
 
 def transfer_times(pool: Callable, size_mb: float = 16, rounds: int = 3) -> tuple[float, float]:
