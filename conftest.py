@@ -53,31 +53,73 @@ def pytest_configure(config):
 
 
 class LoadWatch:
-    """Measures, once a second, the CPU that programs outside this test run use (cores), so a claim
-    that "cannot be shown right now" can be told apart from a quiet machine (a false excuse)."""
+    """Measures, once a second, the CPU that programs other than the notebook kernels use (cores), so
+    a claim that "cannot be shown right now" can be told apart from a quiet machine (a false excuse).
+
+    It sees the machine as a kernel's :class:`~futureslab.cores.LoadMeter` does: everything outside
+    the kernels' process trees is "other", this test run's own process (the notebook client) and its
+    other children included. ``samples`` holds ``(end time, other cores)``; ``runner`` holds
+    ``(end time, cores used by this test run outside the kernels)``, part of "other", to say where a
+    load came from."""
 
     def __init__(self, every: float = 1.0):
         import threading
 
-        self.every, self.samples = every, []  # (end time, other cores)
+        self.every, self.samples, self.runner = every, [], []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="futureslab-load-watch", daemon=True)
 
     def start(self):
         self._thread.start()
 
+    @staticmethod
+    def _cpu(me):
+        """CPU seconds by (pid, start time): the kernels' trees, and this run's processes outside them."""
+        import psutil
+
+        from futureslab.cores import _tree_cpu
+
+        kernels, runner = {}, {}
+        try:
+            family = me.children(recursive=True)
+        except psutil.Error:
+            family = []
+        for p in family:
+            try:
+                if any("ipykernel" in part for part in p.cmdline()):
+                    kernels.update(_tree_cpu(p))
+            except psutil.Error:
+                pass
+        for p in [me] + family:  # own CPU only: a reaped kernel's moves into its parent's children_*
+            try:
+                key = (p.pid, p.create_time())
+                if key not in kernels:
+                    t = p.cpu_times()
+                    runner[key] = t.user + t.system
+            except psutil.Error:
+                pass
+        return kernels, runner
+
     def _run(self):
         import time
 
         try:
-            from futureslab.cores import LoadMeter
+            import psutil
+
+            from futureslab.cores import _machine_busy
         except ImportError:
             return
+        me = psutil.Process()
         while not self._stop.is_set():
-            meter = LoadMeter()
-            with meter:
-                self._stop.wait(self.every)
-            self.samples.append((time.time(), meter.other))
+            t0, busy0, (k0, r0) = time.perf_counter(), _machine_busy(), self._cpu(me)
+            self._stop.wait(self.every)
+            k1, r1 = self._cpu(me)
+            busy1, t1 = _machine_busy(), time.perf_counter()
+            kernels = sum(cpu - k0.get(key, 0.0) for key, cpu in k1.items())
+            runner = sum(max(0.0, cpu - r0.get(key, 0.0)) for key, cpu in r1.items())
+            now, seconds = time.time(), max(t1 - t0, 1e-9)
+            self.samples.append((now, max(0.0, (busy1 - busy0) - kernels) / seconds))
+            self.runner.append((now, runner / seconds))
 
     def stop(self):
         self._stop.set()

@@ -8,12 +8,15 @@ import subprocess
 import sys
 
 
-def busy_outside(seconds: float) -> int:
+def busy_outside(seconds: float, nice: int = 0) -> int:
     """Start a pure-Python busy loop that ends by itself after ``seconds`` and is NOT a child of this
     process (the shell that starts it exits), so a LoadMeter counts it as another program's load.
-    Returns its pid, for :func:`stop`. Linux and macOS (uses ``sh``)."""
+    ``nice=19``: a loop that takes only the CPU nobody else wants (our runs keep almost all of it,
+    yet the meter sees it busy whenever a core is left idle). Returns its pid, for :func:`stop`.
+    Linux and macOS (uses ``sh``)."""
     loop = f"import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass"
-    out = subprocess.run(["sh", "-c", f"{sys.executable} -c '{loop}' >/dev/null 2>&1 & echo $!"],
+    prefix = f"nice -n {int(nice)} " if nice else ""
+    out = subprocess.run(["sh", "-c", f"{prefix}{sys.executable} -c '{loop}' >/dev/null 2>&1 & echo $!"],
                          check=True, capture_output=True, text=True)
     return int(out.stdout)
 

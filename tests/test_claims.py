@@ -279,3 +279,49 @@ def test_busy_cores_tells_one_busy_core_from_two():
         if load.other > 0.3:  # the same honest third outcome as the claims: said, with the evidence
             pytest.skip(f"other programs kept {load.other:.2f} cores busy in 3 tries: two cores could not be shown")
         assert on_processes.cores > 1.3 or on_processes.cores > on_threads.cores + 0.3, on_processes.cores
+
+
+# --- measuring again while other programs are busy ---------------------------------------------
+
+def test_quiet_applies_claims_own_room_test_and_names_bad_arguments():
+    from futureslab.claims import SLACK, quiet
+
+    assert quiet(Room(granted=2, other=SLACK), 2)               # 1.7 free of the 1.7 needed
+    assert not quiet(Room(granted=2, other=SLACK + 0.01), 2)
+    assert quiet(Room(granted=2, other=1.5), 0.5)               # a claim that needs half a core
+    assert quiet(Room(granted=1, other=1.0), 2)                 # too few granted: measuring again cannot help
+    for room, needs, word in ((None, 2, "room"), (Room(2), -1, "needs_cores"), (Room(2), "2", "needs_cores")):
+        with pytest.raises((TypeError, ValueError), match=word):
+            quiet(room, needs)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="starts detached busy loops with sh and nice")
+def test_cpu_race_measures_again_while_other_programs_are_busy_even_when_its_bars_hold():
+    """Low-priority busy loops of other programs take only the CPU the race leaves idle: processes
+    still compute in parallel at full speed, so the bars hold, but the meter sees the machine busy.
+    A race that stopped as soon as its bars held would stop after ``rounds``; it must measure on
+    until the room is quiet or its budget is spent, and then say "cannot be shown"."""
+    from futureslab.claims import cpu_race, quiet
+    from futureslab.tasks import count_primes_in, prime_ranges
+    from load_support import stop
+
+    slices = prime_ranges(1_240_000, 4, start=1_200_000)  # a round takes about half a second here
+
+    if granted_cores().cores < 2:
+        pytest.skip(f"needs 2 granted cores, this run has {granted_cores().cores:g}")
+    hogs = [busy_outside(12.0, nice=19) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        race = cpu_race(count_primes_in, slices, 2, rounds=2, budget=2.5)
+        elapsed = time.perf_counter() - t0
+    finally:
+        for pid in hogs:
+            stop(pid)
+    assert not quiet(race.room, 2), race.room          # the nice loops took the idle cores
+    assert race.rounds > 2 and elapsed >= 2.5, (race.rounds, elapsed, race.parallel())
+    assert race.claim_parallel("processes computed in parallel") == UNSHOWN
+    # and quiet, the same race stops once its bars hold (a race that always spent its budget fails)
+    t0 = time.perf_counter()
+    calm = cpu_race(count_primes_in, slices, 2, rounds=2, budget=20.0)
+    assert calm.settled() and quiet(calm.room, 2) and time.perf_counter() - t0 < 10, (calm.rounds, calm.room)

@@ -4,7 +4,8 @@ Under nbval a claim that "cannot be shown right now" compares equal to one that 
 [claims] rule of nbval-sanitize.cfg), so a busy machine gives no false failure. That would also hide
 a yardstick that excuses itself on a quiet machine. So every claim is logged (FUTURESLAB_CLAIMS_LOG,
 set by conftest.py) and, while the notebooks run, conftest's LoadWatch measures from *outside* the
-kernels how much CPU other programs use. This test, run after every notebook, fails on any claim that
+kernels how much CPU other programs use (the test run's own process included: to a kernel, the
+notebook client is another program). This test, run after every notebook, fails on any claim that
 was "cannot be shown" while the watcher saw the machine quiet around it, or that was excused for
 too few granted cores on a machine that grants enough.
 """
@@ -84,8 +85,10 @@ def test_no_claim_was_excused_on_a_quiet_machine(request):
             false_excuses.append((e["text"], f"excused by other programs' load {e['other']}, but "
                                              f"the watcher measured at most {max(near):.2f} cores"))
     counts = {k: sum(e["outcome"] == k for e in entries) for k in ("held", "unshown", "failed")}
+    runner = request.config._futureslab_watch.runner
     print(f"claims judged: {counts}; watcher: {len(samples)} samples, "
-          f"busiest {max((o for _, o in samples), default=0):.2f} cores")
+          f"busiest {max((o for _, o in samples), default=0):.2f} cores (of which this test run, outside "
+          f"the kernels: at most {max((o for _, o in runner), default=0):.2f})")
     assert not false_excuses, ("claims said 'cannot be shown' on a quiet machine:\n"
                                + "\n".join(f"- {t}: {why}" for t, why in false_excuses))
     busy = [e for e in entries if e["outcome"] == "unshown"]

@@ -187,6 +187,38 @@ def test_start_ups_measured_measures_again_only_while_other_programs_are_busy():
     assert claim(True, "start-up", needs_cores=busy.room.granted, room=busy.room) == "unshown"
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="starts detached busy loops with sh and nice")
+def test_process_sweep_measures_again_while_other_programs_are_busy():
+    """01 §2's sweep judges an upper bound (flat past the cores), so it needs every core quiet. Low-
+    priority loops of other programs take only what the sweep leaves idle (the 1-process run leaves a
+    core): its bars can hold, yet the room is busy, so it sweeps on until its budget is spent. Quiet,
+    it stops once both claims hold (a sweep that always spent its budget fails here)."""
+    from futureslab.claims import quiet
+    from futureslab.cores import granted_cores
+    from futureslab.tasks import count_primes_in, prime_ranges
+
+    items = prime_ranges(1_240_000, chunks=4, start=1_200_000)
+    counts = lesson01.sweep_counts(granted_cores().cores)
+    t0 = time.perf_counter()
+    calm = lesson01.process_sweep(count_primes_in, items, counts, rounds=2, budget=30.0)
+    calm_s = time.perf_counter() - t0
+    if calm.scales()[0] and calm.flat_beyond()[0]:
+        assert quiet(calm.room, calm.room.granted) and calm_s < 20, (calm.rounds, calm_s, calm.room)
+    if granted_cores().cores < 2:
+        return  # one core: a 1-process run leaves no core idle for the loops to take
+    hogs = [busy_outside(12.0, nice=19) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        busy = lesson01.process_sweep(count_primes_in, items, counts, rounds=2, budget=3.0)
+        busy_s = time.perf_counter() - t0
+    finally:
+        for pid in hogs:
+            stop(pid)
+    assert not quiet(busy.room, busy.room.granted), busy.room
+    assert busy.rounds > 2 and busy_s >= 3.0, (busy.rounds, busy_s, busy.times)
+
+
 def _serial_then_parallel_sleeps(n, pool):
     time.sleep(0.02)
     time.sleep(0.02)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 from ._validate import check_callable, check_int, check_number
-from .claims import BUSY, CONTROL_CORES_MAX, FLOOR, MARGIN, SLACK, Room, claim, slowed_cores
+from .claims import BUSY, CONTROL_CORES_MAX, FLOOR, MARGIN, SLACK, Room, claim, quiet, slowed_cores
 from .interrupts import stopping_workers
 
 __all__ = ["python_summary", "gil_enabled", "slice_names", "gil_verdict", "claim_gil", "Sweep",
@@ -204,7 +204,8 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
     ``counts`` defaults to :func:`sweep_counts` of the granted cores. Every pool is started and
     warmed up before any clock runs; rounds interleave (sequential, then each pool), the best time
     of each is kept, and a :class:`~futureslab.cores.LoadMeter` runs around every round. After
-    ``rounds`` rounds it stops as soon as both claims hold, or when ``budget`` seconds have passed.
+    ``rounds`` rounds it stops as soon as both claims hold and other programs left every granted
+    core free (:func:`~futureslab.claims.quiet`), or when ``budget`` seconds have passed.
     ``check(results)`` may verify each run's results. Each count's best run also records the cores
     it kept busy (``sweep.cores_used``: CPU time of this process and its children / wall time).
     """
@@ -247,7 +248,8 @@ def process_sweep(task: Callable, items, counts=None, *, pool: Callable = Proces
                         sweep.cores_used[n] = busy.cores
             sweep.rounds = n_round
             sweep.room = Room.now(load)
-            if n_round >= rounds and ((sweep.scales()[0] and sweep.flat_beyond()[0])
+            if n_round >= rounds and ((sweep.scales()[0] and sweep.flat_beyond()[0]
+                                       and quiet(sweep.room, sweep.room.granted))
                                       or time.perf_counter() - t_start > budget):
                 break
     return sweep

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ._validate import check_callable, check_int, check_number
-from .claims import Room, claim
+from .claims import Room, claim, quiet
 from .interrupts import stopping_workers
 
 #: Waiting needs no core, but each request's Python work (the client's and the local server's) needs
@@ -75,7 +75,8 @@ def io_sweep(fetch: Callable, ids, counts=(1, 2, 4, 8, 16), *, pool: Callable = 
              attempts: int = 3, check: Callable | None = None) -> IOSweep:
     """Fetch ``ids`` with ``fetch`` on ``pool(n)`` for each ``n`` in ``counts`` (which must include 1);
     keep each count's best time; sweep again, up to ``attempts`` times, until every count reaches
-    :data:`IO_SHARE` of its ideal speed-up (waiting needs no core, so the bar is ``n`` anywhere)."""
+    :data:`IO_SHARE` of its ideal speed-up (waiting needs no core, so the bar is ``n`` anywhere) and
+    other programs left the room the claim needs (:func:`~futureslab.claims.quiet`)."""
     check_callable("fetch", fetch)
     check_callable("pool", pool)
     ids = list(ids)
@@ -97,7 +98,7 @@ def io_sweep(fetch: Callable, ids, counts=(1, 2, 4, 8, 16), *, pool: Callable = 
                 check(results)
             sweep.times[n] = min(seconds, sweep.times.get(n, seconds))
         sweep.attempts = attempt
-        if sweep.near_ideal()[0]:
+        if sweep.near_ideal()[0] and quiet(sweep.room, IO_NEEDS_CORES):
             break
     return sweep
 
@@ -179,7 +180,8 @@ def amdahl_sweep(counts=(1, 2, 4, 8, 16), *, pool: Callable = ThreadPoolExecutor
                  parallel: int = 16, job: Callable = serial_then_parallel, attempts: int = 2) -> AmdahlSweep:
     """Time ``job(n, pool)`` for each ``n`` in ``counts``; the designed parallel fraction is
     ``parallel / (serial + parallel)`` (requests of equal latency). Best time per count; sweeps again,
-    up to ``attempts`` times, until both claims hold."""
+    up to ``attempts`` times, until both claims hold and other programs left the room they need
+    (:func:`~futureslab.claims.quiet`)."""
     check_callable("pool", pool)
     check_callable("job", job)
     counts = tuple(check_int("counts", n, low=1) for n in counts)
@@ -200,7 +202,7 @@ def amdahl_sweep(counts=(1, 2, 4, 8, 16), *, pool: Callable = ThreadPoolExecutor
             sweep.room = Room.now(load)
             sweep.times[n] = min(seconds, sweep.times.get(n, seconds))
         sweep.attempts = attempt
-        if sweep.fits_design()[0] and sweep.follows_prediction()[0]:
+        if sweep.fits_design()[0] and sweep.follows_prediction()[0] and quiet(sweep.room, IO_NEEDS_CORES):
             break
     return sweep
 

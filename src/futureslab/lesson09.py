@@ -245,6 +245,7 @@ class ThreadsOnCPU:
     gil_enabled: bool
     room: object = None
     cores_used: float | None = None
+    attempts: int = 1  # how many times threads_on_cpu measured
 
     def as_predicted(self) -> bool:
         """With the GIL: the threads kept at most one core's worth busy
@@ -259,6 +260,12 @@ class ThreadsOnCPU:
             return self.cores_used <= CONTROL_CORES_MAX
         return self.speedup >= THREADS_BAR and self.cores_used >= 2 * BUSY
 
+    def needs_cores(self) -> float:
+        """The cores the claim needs: every granted one with the GIL (an upper bound), else two."""
+        if self.room is None:
+            raise ValueError("room was not measured: use threads_on_cpu(...)")
+        return self.room.granted if self.gil_enabled else 2
+
     def claim(self, text: str) -> str:
         """Judge :meth:`as_predicted` with three outcomes. With the GIL it is an upper bound, so it
         needs every granted core quiet; without the GIL it is a parallel claim and needs two cores."""
@@ -266,7 +273,7 @@ class ThreadsOnCPU:
         from .timing import fmt_speedup
 
         bar = CONTROL_CORES_MAX if self.gil_enabled else 2 * BUSY
-        return claim(self.as_predicted(), text, needs_cores=self.room.granted if self.gil_enabled else 2,
+        return claim(self.as_predicted(), text, needs_cores=self.needs_cores(),
                      room=self.room, show=f"{self.cores_used:.2f} cores busy; {fmt_speedup(self.speedup)}",
                      speedup=self.speedup, cores_used=self.cores_used, cores_bar=bar)
 
@@ -275,8 +282,9 @@ def threads_on_cpu(ranges, *, pool: Callable = ThreadPoolExecutor, attempts: int
     """Count primes in ``ranges`` (two of them, say) one after another, then on ``pool(2)`` (an
     executor factory: the tests pass a process pool), with the load of other programs measured
     around each run and the CPU time the pool's run used; repeat up to ``attempts`` times until the
-    result is as this build predicts."""
-    from .claims import Room, measure_until
+    result is as this build predicts and other programs left the cores it needs free
+    (:func:`~futureslab.claims.quiet`)."""
+    from .claims import Room, measure_until, quiet
     from .cores import BusyCores, LoadMeter
     from .lesson01 import gil_enabled
     from .tasks import count_primes_in
@@ -287,9 +295,11 @@ def threads_on_cpu(ranges, *, pool: Callable = ThreadPoolExecutor, attempts: int
         raise ValueError(f"ranges must hold at least 2 ranges to share between 2 threads, got {len(ranges)}")
     check_callable("pool", pool)
     attempts = check_int("attempts", attempts, low=1)
-    gil, load = gil_enabled(), LoadMeter()
+    gil, tries = gil_enabled(), []
 
     def measure():
+        tries.append(1)
+        load = LoadMeter()  # this attempt's own: the room judged is the room of the run kept
         with load, stopwatch() as seq:
             expected = [count_primes_in(r) for r in ranges]
         with pool(2) as ex:
@@ -298,11 +308,11 @@ def threads_on_cpu(ranges, *, pool: Callable = ThreadPoolExecutor, attempts: int
                 got = list(ex.map(count_primes_in, ranges))
         if got != expected:
             raise AssertionError(f"the pool counted {got}, the loop {expected}")
-        return ThreadsOnCPU(speedup(seq, par.seconds), gil, cores_used=par.cores)
+        return ThreadsOnCPU(speedup(seq, par.seconds), gil, room=Room.now(load), cores_used=par.cores,
+                            attempts=len(tries))
 
-    result = measure_until(measure, ThreadsOnCPU.as_predicted, attempts=attempts)
-    result.room = Room.now(load)
-    return result
+    return measure_until(measure, lambda r: r.as_predicted() and quiet(r.room, r.needs_cores()),
+                         attempts=attempts)
 
 
 @dataclass
