@@ -322,3 +322,20 @@ def test_notebook_cluster_leaves_no_files(notebook_cluster):
     assert sorted(os.listdir(temp)) == [os.path.basename(ns["lab"].scratch.name)]  # all of Dask's files are in there
     assert ns["lab"].close() == []
     assert os.listdir(temp) == []  # no dask-scratch-space, no global.lock / purge.lock
+
+
+def test_task_stream_counts_tasks_computed_at_once():
+    """09.3's witness of "submitted together": the workers' compute intervals, not the wall time."""
+    from futureslab.checks.nb09 import _TaskStream
+
+    def task(start, stop, action="compute"):
+        return {"startstops": [{"action": action, "start": start, "stop": stop}]}
+
+    stream = _TaskStream(None)
+    assert stream.most_at_once() is None  # nothing recorded: the checker falls back on wall time
+    stream.data = [task(0.0, 0.2), task(0.2, 0.3), task(0.3, 0.45)]  # back to back: one at a time
+    assert stream.most_at_once() == 1
+    stream.data = [task(0.0, 0.45), task(0.01, 0.06), task(0.06, 0.36), task(0.36, 0.51)]
+    assert stream.most_at_once() == 2
+    stream.data = [task(0.0, 0.2), task(0.1, 0.3, action="transfer")]  # only computing counts
+    assert stream.most_at_once() == 1

@@ -424,3 +424,92 @@ def test_terminate_workers_leaves_no_worker_and_no_manager_thread_behind():
     assert not manager.is_alive()
     with pytest.raises(ValueError, match="wait"):
         interrupts.terminate_workers(pool, wait=-1)
+
+
+# --- interrupt_held: a start-up that cannot be closed half-way ---------------------------------
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGINT") or sys.platform == "win32",
+                    reason="sends SIGINT to this process")
+def test_interrupt_held_raises_only_after_the_block_and_restores_the_handler():
+    import signal
+    import threading
+
+    from futureslab.interrupts import interrupt_held
+
+    before = signal.getsignal(signal.SIGINT)
+    steps = []
+    with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupt_held() as interrupted:
+            assert not interrupted()
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs in the main thread at the next bytecode
+            steps.append(interrupted())
+            steps.append("the block went on after the interrupt")
+    assert steps == [True, "the block went on after the interrupt"]
+    assert caught.value.__cause__ is None and signal.getsignal(signal.SIGINT) is before
+    # the block failed too: the interrupt wins, the block's error is its cause
+    with pytest.raises(KeyboardInterrupt) as caught:
+        with interrupt_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            raise RuntimeError("Nanny failed to start")
+    assert isinstance(caught.value.__cause__, RuntimeError) and signal.getsignal(signal.SIGINT) is before
+    # no interrupt: nothing raised, an error passes unchanged
+    with interrupt_held() as interrupted:
+        pass
+    assert not interrupted()
+    with pytest.raises(ValueError):
+        with interrupt_held():
+            raise ValueError("x")
+    assert signal.getsignal(signal.SIGINT) is before
+    # outside the main thread it cannot install a handler: it holds nothing and does not fail
+    seen = []
+
+    def elsewhere():
+        with interrupt_held() as interrupted:
+            seen.append(interrupted())
+    t = threading.Thread(target=elsewhere)
+    t.start()
+    t.join()
+    assert seen == [False] and signal.getsignal(signal.SIGINT) is before
+
+
+_INTERRUPTED_START = """
+import os, signal, sys, threading, time
+import psutil
+from distributed import Security
+from futureslab import lesson09
+if __name__ == "__main__":
+    os.setpgrp()  # like a kernel: Jupyter interrupts the whole process group, the workers included
+    threading.Timer(float(sys.argv[1]), lambda: os.killpg(os.getpgrp(), signal.SIGINT)).start()
+    try:
+        lab = lesson09.start_cluster(Security.temporary())
+        lab.close()
+        print("finished before the interrupt")
+    except KeyboardInterrupt:
+        print("interrupted")
+    time.sleep(1.5)  # the timer has fired: nothing is pending
+    me = psutil.Process()
+    print("threads", sorted(t.name for t in threading.enumerate()))
+    print("listening", sorted(c.laddr.port for c in me.net_connections() if c.status == psutil.CONN_LISTEN))
+    print("processes", [p.pid for p in me.children(recursive=True)
+                             if "resource_tracker" not in " ".join(p.cmdline())])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT")
+@pytest.mark.parametrize("delay", [0.3, 0.9])
+def test_an_interrupted_cluster_start_leaves_nothing_behind(delay, tmp_path):
+    """Interrupted inside Dask's LocalCluster constructor (0.3 s: the workers are being spawned;
+    0.9 s: registering), notebook 09's start_cluster must raise KeyboardInterrupt and leave no port,
+    thread or worker process. Without interrupt_held it left the scheduler's two ports and its 'IO
+    loop' and 'Profile' threads (Python 3.10, every time in the interrupt test)."""
+    script = tmp_path / "start.py"
+    script.write_text(_INTERRUPTED_START)
+    out = subprocess.run([sys.executable, str(script), str(delay)], capture_output=True, text=True,
+                         timeout=90, cwd=tmp_path)
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert "interrupted" in out.stdout, out.stdout + out.stderr[-2000:]
+    assert lines.get("threads") == "['MainThread']", out.stdout
+    assert lines.get("listening") == "[]", out.stdout
+    assert lines.get("processes") == "[]", out.stdout

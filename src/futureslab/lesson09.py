@@ -459,11 +459,14 @@ class LabCluster:
     def close(self) -> list:
         """Close the client and the cluster, delete the scratch folder; return the paths still left
         behind (the scratch folder, or a ``dask-scratch-space`` Dask made elsewhere): ``[]`` if none."""
+        from .interrupts import interrupt_held
+
         if not self._closed:
             self._closed = True
             try:
-                self.client.close()
-                self.cluster.close()
+                with interrupt_held():  # an interrupt waits: a half-closed cluster cannot be closed again
+                    self.client.close()
+                    self.cluster.close()
             finally:
                 self.scratch.cleanup()
         return [p for p in (self.scratch.name, *_elsewhere()) if os.path.exists(p) and p not in self.existed_before]
@@ -486,7 +489,9 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
     Dask's scratch space (and its lock files) in a new temporary folder, worker logs silenced (tasks
     fail on purpose in the lesson) and start-up warnings (a port in use) hidden. Returns once every
     worker is registered and running; a cluster that lost a worker as it started is closed and
-    started again (up to :data:`START_ATTEMPTS` times, then ``RuntimeError``).
+    started again (up to :data:`START_ATTEMPTS` times, then ``RuntimeError``). Interrupted, it closes
+    what it started before raising ``KeyboardInterrupt`` (see :func:`~futureslab.interrupts.
+    interrupt_held`): no port, thread or process of a half-started cluster is left behind.
 
     ``security`` is a ``distributed.Security`` that requires TLS, e.g. ``Security.temporary()``."""
     import logging
@@ -500,21 +505,33 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
                          f"(e.g. Security.temporary()), got {security!r}")
     n_workers = check_int("n_workers", n_workers, low=1, high=16)
     threads_per_worker = check_int("threads_per_worker", threads_per_worker, low=1, high=16)
+    from distributed.deploy.spec import SpecCluster
+
+    from .interrupts import interrupt_held
+
     existed = frozenset(p for p in _elsewhere() if os.path.exists(p))
     lost = []
     for attempt in range(1, START_ATTEMPTS + 1):
         scratch = tempfile.TemporaryDirectory(prefix="futureslab-dask-")
         cluster = client = None
+        # An interrupt (or an error) inside LocalCluster(...) or Client(...) leaves no object to close,
+        # while the half-started scheduler keeps its ports and threads: find them in Dask's registries.
+        clusters_before, clients_before = set(SpecCluster._instances), set(Client._instances)
         try:
             with warnings.catch_warnings(), dask.config.set({"temporary-directory": scratch.name}):
                 warnings.simplefilter("ignore")
-                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                       processes=True, host="127.0.0.1", security=security,
-                                       dashboard_address=None, silence_logs=logging.CRITICAL)
-                client = Client(cluster, security=security)
+                # an interrupt waits until the constructors end: a half-built cluster cannot be closed
+                with interrupt_held():
+                    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                           processes=True, host="127.0.0.1", security=security,
+                                           dashboard_address=None, silence_logs=logging.CRITICAL)
+                    client = Client(cluster, security=security)
                 missing = _workers_missing(cluster, client, n_workers)
         except BaseException:
             _close_quietly(client, cluster)
+            for half in [c for c in set(Client._instances) if c not in clients_before] \
+                    + [c for c in set(SpecCluster._instances) if c not in clusters_before]:
+                _close_quietly(half, None)
             scratch.cleanup()
             raise
         if not missing:
