@@ -154,6 +154,7 @@ def test_workers_per_core_times_both_pools_and_reports_the_room():
     (dict(cores=0), ValueError, "cores"),
     (dict(cores=1.5), TypeError, "cores"),
     (dict(rounds=0), ValueError, "rounds"),
+    (dict(extra_rounds=-1), ValueError, "extra_rounds"),
 ])
 def test_workers_per_core_rejects_bad_arguments_naming_them(kwargs, error, name):
     threads, children = os_threads(), child_pids()

@@ -110,9 +110,11 @@ def worker_last_words(method: str, timeout: float = 60.0) -> WorkerDeath:
     return WorkerDeath(method, outcome, errors[-1] if errors else None, done.stderr)
 
 
-def workers_per_core(fn, items, cores: int, rounds: int = 3):
+def workers_per_core(fn, items, cores: int, rounds: int = 3, extra_rounds: int = 3):
     """Time ``pool.map(fn, items)`` on two warmed-up process pools, one with ``cores`` workers and
-    one with ``2 * cores``, in interleaved rounds (both see the same moments of the machine).
+    one with ``2 * cores``, in interleaved rounds (both see the same moments of the machine). After
+    ``rounds`` rounds, while other programs kept the cores busy (the claim on it is an upper bound
+    that needs every granted core: :func:`~futureslab.claims.quiet`), up to ``extra_rounds`` more.
 
     Returns ``({workers: best seconds}, room)``, where ``room`` is a :class:`~futureslab.claims.Room`
     with the cores the OS grants and the load other programs put on them while the pools ran.
@@ -120,7 +122,7 @@ def workers_per_core(fn, items, cores: int, rounds: int = 3):
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from .claims import Room
+    from .claims import Room, quiet
     from .cores import LoadMeter
     from .timing import warm_up
 
@@ -130,15 +132,19 @@ def workers_per_core(fn, items, cores: int, rounds: int = 3):
         raise ValueError("items must not be empty")
     cores = check_int("cores", cores, low=1)
     rounds = check_int("rounds", rounds, low=1)
+    extra_rounds = check_int("extra_rounds", extra_rounds, low=0)
     load, best = LoadMeter(), {cores: float("inf"), 2 * cores: float("inf")}
     with (ProcessPoolExecutor(cores) as one, stopping_workers(one),
           ProcessPoolExecutor(2 * cores) as two, stopping_workers(two)):
         warm_up(one, cores)
         warm_up(two, 2 * cores)
-        for _ in range(rounds):
+        for n in range(1, rounds + extra_rounds + 1):
             for workers, pool in ((cores, one), (2 * cores, two)):
                 with load:
                     t0 = time.perf_counter()
                     list(pool.map(fn, items))
                     best[workers] = min(best[workers], time.perf_counter() - t0)
-    return best, Room.now(load)
+            room = Room.now(load)
+            if n >= rounds and quiet(room, room.granted):
+                break
+    return best, room
