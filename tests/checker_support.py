@@ -38,14 +38,22 @@ def child_pids() -> set:
     return {p.pid for p in me.children(recursive=True)} - services
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie. A process can end between any two looks at it (CI on 3.14 once saw
+    ``pid_exists`` true and ``Process(pid)`` raise ``NoSuchProcess`` right after), so ask once."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def nothing_left_behind(threads_before: set, children_before: set, wait: float = 3.0) -> tuple:
     """Wait up to ``wait`` s for every thread and child process started since 'before' to end;
     return (threads, children) still there."""
     deadline = time.monotonic() + wait
     while True:
         threads = os_threads() - threads_before
-        children = {pid for pid in child_pids() - children_before
-                    if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
+        children = {pid for pid in child_pids() - children_before if _running(pid)}
         if (not threads and not children) or time.monotonic() > deadline:
             return threads, children
         time.sleep(0.05)

@@ -492,8 +492,12 @@ if __name__ == "__main__":
     me = psutil.Process()
     print("threads", sorted(t.name for t in threading.enumerate()))
     print("listening", sorted(c.laddr.port for c in me.net_connections() if c.status == psutil.CONN_LISTEN))
-    print("processes", [p.pid for p in me.children(recursive=True)
-                             if "resource_tracker" not in " ".join(p.cmdline())])
+    def service(p):  # multiprocessing's resource tracker stays for the interpreter's life, by design
+        try:
+            return "resource_tracker" in " ".join(p.cmdline())
+        except psutil.NoSuchProcess:
+            return True  # already gone
+    print("processes", [p.pid for p in me.children(recursive=True) if not service(p)])
 """
 
 
