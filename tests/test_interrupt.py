@@ -462,6 +462,18 @@ def test_interrupt_held_raises_only_after_the_block_and_restores_the_handler():
         with interrupt_held():
             raise ValueError("x")
     assert signal.getsignal(signal.SIGINT) is before
+    # a child process started in the block inherits the blocked SIGINT: an interrupt of the whole
+    # process group (as Jupyter sends) cannot kill it half-started
+    if hasattr(signal, "pthread_sigmask"):
+        with pytest.raises(KeyboardInterrupt):
+            with interrupt_held():
+                child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5); print('survived')"],
+                                         stdout=subprocess.PIPE, text=True)
+                time.sleep(0.2)
+                child.send_signal(signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+                out, _ = child.communicate(timeout=10)
+        assert (child.returncode, out.strip()) == (0, "survived")
     # outside the main thread it cannot install a handler: it holds nothing and does not fail
     seen = []
 
