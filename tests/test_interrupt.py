@@ -49,6 +49,7 @@ NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 SETTLE_SECONDS = 0.4     # interrupt this long after the cell's first worker process appears
 LATE_SECONDS = 0.3       # a cell that ends this soon after the interrupt, with no error, had already ended
 STUCK_SECONDS = 30       # an interrupted cell must end within this
+REPLY_GRACE = 5.0        # once the kernel has said "idle" for a cell, its reply must come within this
 STDLIB_SERVICES = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
 # What the executor's manager thread prints on Python 3.10/3.11 when it finds a future the interrupt
 # cancelled (gh-107219), or any other thread that dies: must not reach the learner.
@@ -64,6 +65,38 @@ pytestmark = [pytest.mark.slow, pytest.mark.course_again,
 
 def expects_error(cell) -> bool:
     return "raises-exception" in cell.metadata.get("tags", [])
+
+
+class _Client(NotebookClient):
+    """nbclient's client, which also notices a reply that the kernel will never send.
+
+    An interrupt that reaches the kernel after a cell's code has ended, but before ipykernel has sent
+    the cell's ``execute_reply`` (it flushes the output streams first), raises ``KeyboardInterrupt``
+    in ipykernel's own message handler: ipykernel logs "KeyboardInterrupt caught in kernel.", says
+    "idle" and handles the next request, and that cell's reply never comes. nbclient would wait for
+    it until its cell timeout (120 s) and raise ``CellTimeoutError`` (CI saw exactly this, with that
+    log line, on notebook 01; ``test_a_reply_lost_to_a_late_interrupt_is_noticed`` makes it happen).
+    Here, once the kernel has said "idle" for the cell and no reply has come within ``REPLY_GRACE``,
+    the wait ends with a reply whose status is ``"lost"``, and the cell's message id is recorded in
+    ``lost``. The cell's outputs are those the kernel sent.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lost: list[str] = []
+
+    async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+        reply = asyncio.ensure_future(super()._async_poll_for_reply(
+            msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive))
+        await asyncio.wait({reply, task_poll_output_msg}, return_when=asyncio.FIRST_COMPLETED)
+        if not reply.done() and task_poll_output_msg.done() and not task_poll_output_msg.cancelled():
+            await asyncio.wait({reply}, timeout=REPLY_GRACE)  # "idle" has come: the reply is due
+            if not reply.done():
+                reply.cancel()
+                task_poll_kernel_alive.cancel()
+                self.lost.append(msg_id)
+                return {"parent_header": {"msg_id": msg_id}, "content": {"status": "lost"}}
+        return await reply
 
 
 def _workers(kernel: psutil.Process) -> dict[int, str]:
@@ -105,8 +138,8 @@ def _error(cell):
 
 
 async def _interrupt_run(nb, work: Path, env: dict) -> dict:
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(work)}})
+    client = _Client(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                     resources={"metadata": {"path": str(work)}})
     client.reset_execution_trackers()
     seen: dict[int, str] = {}
     # cells[index] = (seconds the cell ran, seconds it ran after its first worker appeared or None)
@@ -124,6 +157,7 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                 continue
             before = set(_workers(kernel))
             started = time.monotonic()
+            lost_before = len(client.lost)
             task = asyncio.ensure_future(client.async_execute_cell(cell, index))
             first_worker = None
             while not task.done():
@@ -145,13 +179,19 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                     await task  # let nbclient's own cell timeout end it
                 result["ended_after"] = time.monotonic() - t0
                 error = _error(cell)
+                lost = lost_before < len(client.lost)
                 if (error is None and not expects_error(cell) and "stuck" not in result
-                        and result["ended_after"] < LATE_SECONDS):
-                    # The cell's code ended as the interrupt was sent (SIGINT reached an idle kernel):
-                    # nothing was interrupted. Count the cell as run and interrupt a later one.
-                    # A cell that ignored the interrupt would run on for longer than LATE_SECONDS.
+                        and (result["ended_after"] < LATE_SECONDS or lost)):
+                    # The cell's code ended as the interrupt was sent: SIGINT reached an idle kernel,
+                    # or ipykernel's own handler between the cell's end and its reply (the reply is
+                    # then lost, see _Client): nothing was interrupted. Count the cell as run and
+                    # interrupt a later one. A cell that ignored the interrupt would run on for
+                    # longer than LATE_SECONDS, and its reply would not be lost.
                     result["interrupted"] = None
                     result.setdefault("late", []).append(index)
+                    if lost:
+                        result.setdefault("lost_replies", []).append(index)
+                        lost_before = len(client.lost)
                     ended = time.monotonic()
                     result["cells"][index] = (ended - started, ended - first_worker)
                     index += 1
@@ -172,7 +212,9 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                 result["cells"][index] = (ended - started, None if first_worker is None else ended - first_worker)
             error = _error(cell)
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
-            if error and not expects_error(cell):
+            if len(client.lost) > lost_before:  # no interrupt was sent while this run of it ran
+                result["failures"].append(f"cell {index} `{first[:70]}`: the kernel said idle but never replied")
+            elif error and not expects_error(cell):
                 result["failures"].append(f"cell {index} `{first[:70]}` raised {error['ename']}: "
                                           f"{error['evalue'][:300]}")
             elif not error and expects_error(cell):
@@ -529,3 +571,47 @@ def test_an_interrupted_cluster_start_leaves_nothing_behind(delay, tmp_path):
     assert lines.get("threads") == "['MainThread']", out.stdout
     assert lines.get("listening") == "[]", out.stdout
     assert lines.get("processes") == "[]", out.stdout
+
+
+# --- an interrupt just after a cell's code ended ------------------------------------------------
+
+async def _late_interrupt(client_class, nb) -> tuple[float, object]:
+    """Run nb's first cell with a kernel that waits 3 s between the cell's end and its reply
+    (ipykernel's own ``_execute_sleep``, 0.5 ms by default), interrupt it 1.5 s in, then run the
+    second cell. Returns the seconds the first cell's wait took after the interrupt, and its end."""
+    client = client_class(nb, timeout=12, kernel_name="python3", allow_errors=True,
+                          extra_arguments=["--IPythonKernel._execute_sleep=3"])
+    async with client.async_setup_kernel():
+        task = asyncio.ensure_future(client.async_execute_cell(nb.cells[0], 0))
+        await asyncio.sleep(1.5)
+        await client.km.interrupt_kernel()
+        t0 = time.monotonic()
+        try:
+            ended = await task
+        except Exception as exc:  # nbclient's own CellTimeoutError
+            ended = exc
+        waited = time.monotonic() - t0
+        if isinstance(client, _Client):
+            await client.async_execute_cell(nb.cells[1], 1)
+            ended = (ended, list(client.lost))
+        return waited, ended
+
+
+@pytest.mark.parametrize("client_class", [_Client, NotebookClient], ids=["noticed", "nbclient"])
+def test_a_reply_lost_to_a_late_interrupt_is_noticed(client_class):
+    """The interrupt reaches the kernel after the cell's code ended, before its reply: ipykernel
+    never replies. The harness's client ends the wait REPLY_GRACE s after the kernel said idle, with
+    the cell's output kept and the kernel ready for the next cell; plain nbclient waits until its
+    cell timeout and raises CellTimeoutError (what CI saw on notebook 01)."""
+    from nbclient.exceptions import CellTimeoutError
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('the code ended')"),
+                                         nbformat.v4.new_code_cell("print('next cell')")])
+    waited, ended = asyncio.run(_late_interrupt(client_class, nb))
+    if client_class is NotebookClient:
+        assert isinstance(ended, CellTimeoutError), ended  # the control: nbclient alone waits in vain
+        return
+    cell, lost = ended
+    assert len(lost) == 1 and waited < REPLY_GRACE + 3, (waited, lost)
+    assert _text(cell).strip() == "the code ended" and _error(cell) is None
+    assert _text(nb.cells[1]).strip() == "next cell"
