@@ -191,6 +191,10 @@ if [ "$(current)" != "$want" ]; then
     fi
     flock -s 8
 fi
+# make's own stamp for a venv it set up (Makefile: $(VENV)/.installed, newer than pyproject.toml): this
+# venv is current for pyproject.toml's dependencies (checked above), so `make lab VENV=/opt/venv-3.14`
+# inside the root uses it as it is (tests/test_make_lab.py runs that on every Python).
+touch "$ROOT$VENV/.installed"
 
 if [ "$CHECK_ONLY" = 1 ]; then
     in_root python -c 'import sys, futureslab; print("Python", sys.version.split()[0], "in", sys.prefix)'
