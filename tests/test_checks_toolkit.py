@@ -262,3 +262,33 @@ def test_notebooks_print_solutions_only_when_asked(source):
     calls = re.findall(r"(?m)^(.*)checks\.solution\(", text)
     assert calls, "the notebook should offer its solutions"
     assert all(prefix.strip().startswith("#") for prefix in calls), calls
+
+
+def _local_function():
+    def inner(n):
+        return n
+    return inner
+
+
+def test_is_pickling_error_knows_how_this_python_says_it():
+    """Each Python words the error of pickling a lambda or a nested function differently (3.13 says
+    "Can't get local object", 3.14 raises PicklingError): the checkers of 01.2 and 05.1 must know it
+    on the Python that runs them. Errors that are not about pickling must not pass for one."""
+    import pickle
+    import threading
+
+    from futureslab.checks import is_pickling_error
+
+    caught = []
+    for unpicklable in (lambda n: n, _local_function(), threading.Lock()):
+        with pytest.raises(Exception) as error:
+            pickle.dumps(unpicklable)
+        caught.append(error.value)
+    assert all(is_pickling_error(exc) for exc in caught), [f"{type(e).__name__}: {e}" for e in caught]
+    with pytest.raises(AttributeError) as not_pickling:
+        None.real_part  # noqa: B018 - an AttributeError of the learner's own
+    with pytest.raises(TypeError) as wrong_call:
+        (lambda n: n)(1, 2)  # "<lambda>() takes 1 positional argument...": not a pickling error
+    for exc in (not_pickling.value, wrong_call.value, ValueError("Can't pickle this"),
+                AttributeError("Can't get attribute 'cube' on <module '__main__'>")):
+        assert not is_pickling_error(exc), exc

@@ -54,7 +54,7 @@ from typing import Callable
 
 __all__ = ["Verdict", "Wrong", "CheckAbandoned", "exercise", "expect", "run_with_timeout",
            "run_coroutine_with_timeout", "owned_pool", "pause", "stoppable", "logged_errors",
-           "describe", "solution", "load_solution", "EXERCISES"]
+           "describe", "solution", "load_solution", "is_pickling_error", "EXERCISES"]
 
 SOLVED, NOT_YET, WRONG = "solved", "not solved yet", "not right yet"
 UNCHECKED = "could not be checked"
@@ -141,6 +141,21 @@ def expect(condition: bool, message: str) -> None:
     """Inside a checker: if ``condition`` is false, the verdict is 'not right yet: message'."""
     if not condition:
         raise Wrong(message)
+
+
+def is_pickling_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is pickle refusing to send something that has no importable name (a lambda, a
+    nested function), as each Python says it: ``pickle.PicklingError`` on 3.14+ ("Can't pickle local
+    object"); ``AttributeError`` before, "Can't pickle local object ..." on 3.10-3.12 but "Can't get
+    local object ..." on 3.13 (tests/test_checks_toolkit.py checks it on the Python that runs); and
+    ``TypeError: cannot pickle '...' object`` for an object that refuses (a lock, a socket)."""
+    import pickle
+
+    if isinstance(exc, pickle.PicklingError):
+        return True
+    text = str(exc)
+    return isinstance(exc, (AttributeError, TypeError)) and (
+        "pickle" in text.lower() or text.startswith("Can't get local object"))
 
 
 def describe(value) -> str:

@@ -15,7 +15,7 @@ from .. import data
 from ..server import LocalAPI
 from ..tasks import count_primes_in, prime_ranges
 from ..trace import Tracer
-from . import Wrong, describe, exercise, expect, run_with_timeout
+from . import Wrong, describe, exercise, expect, is_pickling_error, run_with_timeout
 
 __all__ = ["fetch_titles", "count_primes_parallel", "fetch_politely"]
 
@@ -77,7 +77,7 @@ def count_primes_parallel(answer):
         try:
             result = run_with_timeout(answer, task, list(ranges), workers, timeout=15)
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
-            if "pickle" not in str(exc).lower() and "lambda" not in str(exc):
+            if not is_pickling_error(exc):
                 raise
             raise Wrong(f"a process pool could not pickle what you sent it ({type(exc).__name__}): "
                         f"a lambda or a function defined in the notebook has no importable name. "

@@ -9,7 +9,7 @@ import pickle
 import sys
 import time
 
-from . import Wrong, exercise, expect, run_with_timeout
+from . import Wrong, exercise, expect, is_pickling_error, run_with_timeout
 
 __all__ = ["add_ten_in_processes", "stop_at_first_error", "fetch_titles"]
 
@@ -58,7 +58,7 @@ def add_ten_in_processes(answer):
                         f"Python 3.14) the worker cannot find `{exc}` and the pool breaks. "
                         f"{_NOT_IMPORTABLE}") from None
         except (pickle.PicklingError, AttributeError) as exc:
-            if isinstance(exc, AttributeError) and "pickle" not in str(exc):
+            if not is_pickling_error(exc):
                 raise  # not about sending the function: reported as the learner's error
             raise Wrong(f"a pickling error ({type(exc).__name__}): a lambda or a nested function cannot "
                         f"be sent to a process pool. {_NOT_IMPORTABLE}") from None
