@@ -89,6 +89,27 @@ def test_wrapper_pickles_and_closed_tracer_is_clean():
         tr.wrap(tasks.double)
 
 
+def test_a_worker_finishing_as_the_tracer_closes_cannot_keep_its_folder():
+    """An interrupted cell leaves the tracer's ``with`` block while the pool's worker still runs its
+    task (the interrupt stopped the wait, not the worker): the tracer's rmtree then races the
+    worker's record. Here the race is taken at its worst moment, by hand: rmtree has unlinked the
+    spool file and not yet removed the folder, and a worker writes its record. The record must not
+    make the file again (it did, with open(..., "a"): notebook 02's interrupt test on 3.14 found
+    'futureslab-trace-*/records.jsonl' left in the temporary folder). The write is done in a real
+    worker process, as in the notebook."""
+    tr = Tracer()
+    f = tr.wrap(tasks.double)
+    folder, spool = tr._dir, tr._spool
+    if os.path.exists(spool):
+        os.unlink(spool)  # rmtree's first step
+    with ProcessPoolExecutor(1) as pool:
+        assert pool.submit(f, 2).result() == 4  # the task itself is unharmed
+    assert os.listdir(folder) == [], os.listdir(folder)
+    os.rmdir(folder)  # rmtree's last step succeeds
+    tr.close()
+    assert not os.path.exists(folder)
+
+
 def test_reset_forgets_and_restarts_clock():
     with Tracer() as tr:
         tr.wrap(tasks.double)(1)

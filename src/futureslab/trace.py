@@ -91,7 +91,11 @@ class _Traced:
                 tracer._raw.append(raw)  # list.append is atomic: safe from many threads
             else:
                 try:
-                    with open(self.spool, "a", encoding="utf-8") as f:
+                    # never O_CREAT: the Tracer made the file. A worker still running when the tracer
+                    # closes (an interrupted cell whose pool runs on) must not make it again between
+                    # rmtree's unlink and its rmdir, which would leave the folder behind.
+                    fd = os.open(self.spool, os.O_WRONLY | os.O_APPEND)
+                    with open(fd, "a", encoding="utf-8") as f:
                         f.write(json.dumps(raw) + "\n")
                 except OSError:
                     pass  # the tracer was closed: a record is not worth failing the task for
@@ -108,6 +112,7 @@ class Tracer:
         self._pid = os.getpid()
         self._dir = tempfile.mkdtemp(prefix="futureslab-trace-")
         self._spool = os.path.join(self._dir, "records.jsonl")
+        open(self._spool, "x").close()  # the only place it is created (see _Traced.__call__)
         self._raw: list[tuple] = []
         self._spool_cache: list[tuple] = []
         self._spool_offset = 0
