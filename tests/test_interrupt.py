@@ -191,7 +191,6 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                     result.setdefault("late", []).append(index)
                     if lost:
                         result.setdefault("lost_replies", []).append(index)
-                        lost_before = len(client.lost)
                     ended = time.monotonic()
                     result["cells"][index] = (ended - started, ended - first_worker)
                     index += 1
@@ -201,6 +200,9 @@ async def _interrupt_run(nb, work: Path, env: dict) -> dict:
                 result["interrupt_traceback"] = error["traceback"] if error else None
                 result["interrupt_streams"] = "".join(o.get("text", "") for o in cell.get("outputs", [])
                                                       if o.get("output_type") == "stream" and o.get("name") == "stderr")
+                if lost:  # an interrupted cell whose reply was lost too: say so, not as the re-run's
+                    result["failures"].append(f"cell {index}: interrupted, and the kernel never replied")
+                lost_before = len(client.lost)  # judge the re-run on its own
                 cell = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
                 task = asyncio.ensure_future(client.async_execute_cell(cell, index))  # re-run it
                 while not task.done():
