@@ -356,6 +356,45 @@ def test_start_cluster_rejects_insecure_or_bad_arguments():
         lesson09.start_cluster(distributed.Security.temporary(), n_workers=0)
 
 
+_UNGUARDED_SCRIPT = """
+import time
+from distributed import Security
+from futureslab import lesson09
+# As a script with no `if __name__ == "__main__":` behaves: Dask spawns its workers, each re-runs this
+# file (as __mp_main__) and dies of the start_cluster in it, which cannot start processes from there.
+if __name__ != "__main__":
+    lesson09.start_cluster(Security.temporary())
+else:
+    t0 = time.monotonic()
+    try:
+        lesson09.start_cluster(Security.temporary()).close()
+        outcome = "started"
+    except Exception as exc:
+        outcome = f"raised {type(exc).__name__}: {exc}"
+    print(outcome, f"after {time.monotonic() - t0:.1f} s", flush=True)
+"""
+
+
+def test_a_cluster_that_fails_to_start_raises_instead_of_hanging(tmp_path):
+    """A learner's script that starts notebook 09's cluster without a main guard: every worker fails
+    to start. start_cluster must raise Dask's error. Before CLOSE_TIMEOUT it hung instead on 3.14 (4 of 4
+    runs, stopped after 80-90 s), in closing the half-started cluster, and at times on 3.15 (with the
+    limit, its close ran out of time in 1 run of 2); 3.10, 3.11 and 3.13 raised at once here."""
+    pytest.importorskip("distributed")
+    script = tmp_path / "unguarded.py"
+    script.write_text(_UNGUARDED_SCRIPT)
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=tmp_path, start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, 9)  # its workers too: nothing of a hung run stays behind
+        run.communicate()
+        pytest.fail("start_cluster hung on a cluster whose workers could not start (killed after 90 s)")
+    # Dask's own error, whichever it is: "Nanny failed to start" (3.11), a closed comm (3.14)
+    assert out.startswith("raised ") and not out.startswith("raised KeyboardInterrupt"), out + err[-2000:]
+
+
 def test_stranger_is_refused(lab):
     cluster, _ = lab
     attempts = lesson09.stranger_attempts(cluster.cluster.scheduler_address)
