@@ -586,12 +586,19 @@ def test_an_interrupted_cluster_start_leaves_nothing_behind(phase, held, tmp_pat
     KeyboardInterrupt and leave no port, thread or worker process. The interrupt is sent from inside
     the constructor, not after a fixed delay: a cluster starts in about 0.8 s on 3.14 here, so the old
     0.9 s timer could land after it had finished (seen once, `make test-pythons` at ba66c96).
-    The control runs start_cluster without interrupt_held: the same check must then find the half-
-    started scheduler's port, its threads and a worker left behind."""
+    The control runs start_cluster without interrupt_held: the same check must then find something
+    left behind (by hand it found the half-started scheduler's port, its threads and a worker)."""
     script = tmp_path / "start.py"
     script.write_text(_INTERRUPTED_START)
-    out = subprocess.run([sys.executable, str(script), phase, "held" if held else "not-held"],
-                         capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, str(script), phase, "held" if held else "not-held"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the script made its own process group: its workers go too
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"the cluster start did not end within 90 s (killed):\n{stdout}{stderr[-2000:]}")
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
     assert lines.get("interrupted") == "inside the constructor", out.stdout + out.stderr[-2000:]
     left = [lines.get("threads") != "['MainThread']", lines.get("listening") != "[]", lines.get("processes") != "[]"]
