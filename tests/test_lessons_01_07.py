@@ -78,13 +78,16 @@ def test_sweep_needs_cores_busy_and_excuses_only_busy_cores(capsys):
 def test_process_sweep_records_cores_per_count():
     from futureslab.tasks import count_primes_in, prime_ranges
 
-    sweep = lesson01.process_sweep(count_primes_in, prime_ranges(40_000, chunks=4), (1, 2), rounds=1, budget=0)
+    # CPU time is read in 10 ms clock ticks: a run must last long enough for a tick to be a small part
+    # of it. At 40_000 (35 ms a run) one worker read 0.84-1.42 cores here and 1.50 in CI (3.15);
+    # at 200_000 (0.2 s a run) 0.95-1.04 (8 runs on 3.11)
+    work = prime_ranges(200_000, chunks=4)
+    sweep = lesson01.process_sweep(count_primes_in, work, (1, 2), rounds=1, budget=0)
     assert set(sweep.cores_used) == {1, 2}
     assert 0 < sweep.cores_used[1] < 1.3  # one worker process: one core at most (its feeder aside)
     if not lesson01.gil_enabled():
         return
-    threads = lesson01.process_sweep(count_primes_in, prime_ranges(40_000, chunks=4), (1, 2),
-                                     pool=ThreadPoolExecutor, rounds=1, budget=0)
+    threads = lesson01.process_sweep(count_primes_in, work, (1, 2), pool=ThreadPoolExecutor, rounds=1, budget=0)
     assert threads.cores_used[2] < 1.3  # threads under the GIL: one core's worth
 
 
