@@ -32,6 +32,11 @@ def pytest_configure(config):
         import multiprocessing
 
         multiprocessing.set_start_method(method, force=True)
+    # As futureslab.setup() does in every kernel: the unit tests run pools given lambdas in this
+    # process, which on a Python with CPython's gh-125451 could deadlock the run (tests/test_stdlib_fixes.py)
+    from futureslab.stdlib_fixes import fix_gh125451
+
+    fix_gh125451()
 
 
     # Every claim a notebook judges is logged here (futureslab.claims reads FUTURESLAB_CLAIMS_LOG in
@@ -143,4 +148,5 @@ def pytest_report_header(config):
     import sys
 
     return (f"futureslab: start method {os.environ.get('FUTURESLAB_START_METHOD') or multiprocessing.get_start_method()}"
-            f", {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+            f", {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+            f"\nfutureslab: {__import__('futureslab.stdlib_fixes').stdlib_fixes.gh125451_summary()}")

@@ -96,3 +96,28 @@ def test_package_import_is_light():
     code = "import sys, futureslab.tasks; print(sorted(m for m in ('matplotlib', 'requests', 'numpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", "a worker process importing the tasks must not pay for heavy imports"
+
+
+def test_setup_and_the_checkers_fix_gh125451_exactly_where_the_python_has_it():
+    """A fresh interpreter each (this test process has the fix from conftest): after setup(), and after
+    a checker ran an answer, the bug is fixed exactly where this Python's code has it."""
+    from futureslab.stdlib_fixes import stdlib_has_gh125451
+
+    bug = stdlib_has_gh125451()
+    for code in ("import futureslab; futureslab.setup()",
+                 "from futureslab.checks import run_with_timeout; run_with_timeout(int, timeout=5)"):
+        probe = (f"from futureslab import stdlib_fixes as s; assert not s.gh125451_fixed_here(); {code}; "
+                 f"print(s.gh125451_fixed_here(), s.has_gh125451())")
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+        assert out.stdout.split() == [str(bug), "False"], (code, out.stdout, out.stderr[-800:])
+
+
+def test_doctor_reports_gh125451_from_the_code_as_a_warning():
+    from futureslab.doctor import check_python_bugs
+    from futureslab.stdlib_fixes import stdlib_has_gh125451
+
+    c = check_python_bugs()
+    assert c.ok is (not stdlib_has_gh125451())
+    assert "gh-125451" in c.detail
+    if not c.ok:  # a warning, with what to install
+        assert not c.required and "install the latest" in c.fix and "deadlock" in c.detail

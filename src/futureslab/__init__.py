@@ -14,6 +14,8 @@ Modules (import the one you need; this package imports nothing heavy, so worker 
   measuring and demo plumbing of those notebooks
 * :mod:`futureslab.checks`  - exercise checkers
 * :mod:`futureslab.doctor`  - ``python -m futureslab.doctor``: is this machine ready for the course?
+* :mod:`futureslab.stdlib_fixes` - CPython's gh-125451 (a process pool given a lambda can deadlock as
+  it shuts down: 3.12.1, 3.13.0), read from this Python's code and fixed in-process by ``setup()``
 """
 
 __version__ = "0.1.0"
@@ -30,6 +32,9 @@ def setup(start_method: str | None = None) -> str:
     * Applies a multiprocessing start method: ``start_method`` if given, else the environment
       variable ``FUTURESLAB_START_METHOD`` (the test suite uses it to run every notebook under fork,
       spawn and forkserver), else your platform's default.
+    * Where this Python's ``ProcessPoolExecutor`` has CPython bug gh-125451 (a pool that cannot
+      pickle a task can deadlock as it shuts down: 3.12 before its fix, 3.13.0), fixes it in this
+      process; see :mod:`futureslab.stdlib_fixes`.
     * Makes figures readable and crisp (if matplotlib is imported): no text under 10 pt, and in
       Jupyter each figure drawn at twice its pixel density (the inline backend's "retina" PNG),
       so a HiDPI screen shows it sharp; see :func:`futureslab.plots.style`.
@@ -48,6 +53,9 @@ def setup(start_method: str | None = None) -> str:
     method = start_method or os.environ.get(ENV_START_METHOD) or None
     if method is not None:
         multiprocessing.set_start_method(method, force=True)
+    from .stdlib_fixes import fix_gh125451
+
+    fix_gh125451()
     if "matplotlib" in sys.modules:
         from .plots import style
 

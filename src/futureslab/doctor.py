@@ -73,6 +73,20 @@ def check_python(version_info=None) -> Check:
     return Check("python", True, f"{where}: supported ({span})")
 
 
+def check_python_bugs() -> Check:
+    """Known bugs of this Python's standard library that the course meets, read from its code (a
+    warning: the course fixes them in its own processes, a learner's own programs keep them)."""
+    from .stdlib_fixes import GH125451_URL, gh125451_summary, stdlib_has_gh125451
+
+    if not stdlib_has_gh125451():
+        return Check("python bugs", True, "none known that the course meets (gh-125451: not in this "
+                     "Python's ProcessPoolExecutor)")
+    v = sys.version_info
+    return Check("python bugs", False, gh125451_summary(),
+                 f"nothing to do for the course; for your own programs install the latest "
+                 f"{v[0]}.{v[1]} release, or 3.14 ({GH125451_URL})", required=False)
+
+
 def check_settings(probe: bool = True) -> list[Check]:
     """One check per ``FUTURESLAB_*`` setting that is set (every one the course reads: see
     :data:`futureslab._config.SETTINGS`), naming a bad value and the fix; a warning for an unknown
@@ -219,7 +233,7 @@ def run(stream=None) -> int:
     from . import interrupts
 
     interrupts.install()
-    checks = [check_python(), *check_packages(), *check_settings(), check_cpus(), check_start_method()]
+    checks = [check_python(), check_python_bugs(), *check_packages(), *check_settings(), check_cpus(), check_start_method()]
     checks += [check_processes(), check_free_cores(), check_local_api()]
     print(f"Futures Lab environment check ({platform.system()} {platform.machine()})", file=stream)
     for c in checks:

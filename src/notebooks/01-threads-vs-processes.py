@@ -273,6 +273,10 @@ print(repr(error))
 # its *module and name*, and the worker imports the module and looks the name up. A lambda's name is
 # `<lambda>`, which no module has, so there is nothing to write down. (The pool pickles in a
 # background thread; the future carries the error, and `map` re-raises it as you read results.)
+#
+# On some Pythons (3.12.1 and 3.13.0 among those this course is tested on) a pool handling this error
+# can also deadlock as it shuts down: rarely, and then for good. That is CPython bug gh-125451, and
+# `futureslab.setup()` fixed it in this kernel if your Python has it; notebook 09 shows the race.
 
 # %%
 data = pickle.dumps(count_primes_in)

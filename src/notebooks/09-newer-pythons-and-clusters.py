@@ -9,7 +9,8 @@
 # what it says about the others.
 #
 # **In this notebook you will**
-# - try what 3.9–3.13 added, and find out whether your Python has the `max_tasks_per_child` hang;
+# - try what 3.9–3.13 added, and find out whether your Python has the `max_tasks_per_child` hang and
+#   the lambda deadlock;
 # - run what 3.14 and 3.15 add, where your Python has it;
 # - run one function on threads, processes and a secured Dask cluster, and see what differs there.
 #
@@ -30,7 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import cloudpickle
 import futureslab
-from futureslab import checks, lesson09
+from futureslab import checks, lesson09, stdlib_fixes
 from futureslab.checks import nb09 as check
 from futureslab.claims import claim
 from futureslab.tasks import (count_primes, count_primes_in, crash_worker, prime_ranges, sleep_for,
@@ -116,6 +117,31 @@ claim(hung is None or known is None or hung == known, "the reproducer hung exact
 # %% [markdown]
 # Where it hangs, use `max_tasks_per_child=1` (no stale signal is left) and wait with a timeout.
 #
+# **Another one** ([gh-125451](https://github.com/python/cpython/issues/125451)): a process pool that
+# fails to pickle a task (notebook 01's lambda) can deadlock as it shuts down. Its feeder thread,
+# reporting the error, waits for the pool's shutdown lock, while the manager thread holds that lock
+# and waits for the feeder thread to end. The window is a few lines wide, so it strikes rarely, and
+# then for good: no `timeout=` reaches it, and the interpreter cannot exit. The 3.12 and 3.13 branches
+# fixed it in October 2024; 3.10 and 3.11 take the lock too, but wait for the feeder outside it. Which
+# Python has it is read from the code of `concurrent.futures.process`, not from the version number.
+# `futureslab.setup()` applies the same fix to this kernel when it is needed, so the course's lambdas
+# cannot hang it; your own programs keep the bug until you upgrade. The cell forces the race in a
+# fresh interpreter (the feeder pauses inside the window), with the standard library's code and then
+# with the fix, each given up on after 5 s:
+
+# %% tags=["nbval-ignore-output"]
+stuck = stdlib_fixes.gh125451_race(fixed=False, timeout=5)
+with_fix = stdlib_fixes.gh125451_race(fixed=True, timeout=5)
+print(stdlib_fixes.gh125451_summary())
+print("forced race:", "deadlocked" if stuck else "the task got its pickling error", "| with the fix:",
+      "deadlocked" if with_fix else "the task got its pickling error")
+
+# %%
+claim(stuck == stdlib_fixes.stdlib_has_gh125451(), "the race deadlocked exactly where this Python's code has the bug")
+claim(not with_fix, "with the fix the task got its pickling error and the pool shut down")
+claim(stdlib_fixes.gh125451_fixed_here() == stdlib_fixes.stdlib_has_gh125451(), "setup() fixed this kernel exactly where needed")
+
+# %% [markdown]
 # ### The `TimeoutError` alias (3.11)
 #
 # The pools' timeouts raise `concurrent.futures.TimeoutError`: up to 3.10 a class of its own, which

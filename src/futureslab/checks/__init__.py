@@ -434,6 +434,9 @@ def run_with_timeout(fn: Callable, *args, timeout: float = 10.0, **kwargs):
     if not callable(fn):
         raise Wrong(f"expected a function, got {describe(fn)}. Pass the function itself, without "
                     f"calling it: check.name(name), not check.name(name()).")
+    # an answer that sends a lambda to a process pool must not deadlock the check (and the kernel)
+    # on a Python with CPython's gh-125451: fixed in this process where the bug is found
+    __import__("futureslab.stdlib_fixes").stdlib_fixes.fix_gh125451()
     if _can_interrupt():
         return _run_here(fn, args, kwargs, timeout)
     return _run_on_thread(lambda: fn(*args, **kwargs), timeout)

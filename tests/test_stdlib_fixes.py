@@ -1,0 +1,87 @@
+"""gh-125451 (futureslab.stdlib_fixes): the deadlock is forced on every Python, and must happen exactly
+where the code says the bug is, and never once the fix is applied."""
+
+import sys
+
+import pytest
+
+from futureslab import stdlib_fixes
+
+def test_the_forced_race_deadlocks_exactly_where_the_code_has_the_bug():
+    # the standard library's own code, in a fresh interpreter: the race is forced to its window
+    assert stdlib_fixes.gh125451_race(fixed=False) is stdlib_fixes.stdlib_has_gh125451()
+
+
+def test_the_fix_ends_the_deadlock_and_the_task_gets_the_pickling_error():
+    assert stdlib_fixes.gh125451_race(fixed=True) is False
+
+
+def test_the_race_names_bad_arguments():
+    for bad in (0.1, 500, "5", True, None):
+        with pytest.raises(ValueError, match="timeout"):
+            stdlib_fixes.gh125451_race(fixed=True, timeout=bad)
+    with pytest.raises(TypeError, match="fixed"):
+        stdlib_fixes.gh125451_race(fixed="yes")
+
+
+def test_the_reading_of_the_code_matches_the_pythons_measured_here():
+    """3.12.1 and 3.13.0 deadlocked (the forced race above, and 91-234 plain pools given a lambda);
+    3.10.13, 3.11.7, 3.14.8 and 3.15.0 did not. Versions the course is tested on, checked here."""
+    known = {(3, 12, 1): True, (3, 13, 0): True, (3, 10, 13): False, (3, 11, 7): False,
+             (3, 14, 8): False, (3, 15, 0): False}
+    version = tuple(sys.version_info[:3])
+    if version not in known:
+        pytest.skip(f"Python {version} was not measured; the forced-race test above judges it")
+    assert stdlib_fixes.stdlib_has_gh125451() is known[version]
+
+
+def test_fix_is_idempotent_reversible_and_only_where_the_bug_is():
+    from concurrent.futures import process
+
+    handler = process._SafeQueue._on_queue_feeder_error
+    had = stdlib_fixes.gh125451_fixed_here()
+    stdlib_fixes.undo_fix_gh125451()
+    try:
+        original = process._SafeQueue._on_queue_feeder_error
+        bug = stdlib_fixes.stdlib_has_gh125451()
+        assert stdlib_fixes.has_gh125451() is bug
+        assert stdlib_fixes.fix_gh125451() is bug and stdlib_fixes.fix_gh125451() is bug
+        assert stdlib_fixes.gh125451_fixed_here() is bug
+        assert not stdlib_fixes.has_gh125451()
+        assert stdlib_fixes.stdlib_has_gh125451() is bug  # still read from the original code
+        if bug:
+            assert process._SafeQueue._on_queue_feeder_error is not original
+            assert "fixed in this process" in stdlib_fixes.gh125451_summary()
+        else:  # nothing touched on a Python without the bug
+            assert process._SafeQueue._on_queue_feeder_error is original
+            assert "does not have gh-125451" in stdlib_fixes.gh125451_summary()
+        stdlib_fixes.undo_fix_gh125451()
+        assert process._SafeQueue._on_queue_feeder_error is original
+        assert stdlib_fixes.has_gh125451() is bug
+    finally:
+        stdlib_fixes.undo_fix_gh125451()
+        if had:
+            stdlib_fixes.fix_gh125451()
+    assert process._SafeQueue._on_queue_feeder_error is handler
+
+
+def test_a_fixed_pool_still_fails_the_unpicklable_task_and_runs_the_others():
+    """The fixed handler does the standard library's job: the lambda's future gets the pickling error
+    (with the feeder's traceback as its cause), a good task still runs, and the pool shuts down."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from futureslab.tasks import count_primes_in
+
+    had = stdlib_fixes.gh125451_fixed_here()
+    stdlib_fixes.fix_gh125451()
+    try:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            bad = pool.submit(lambda: 1)
+            good = pool.submit(count_primes_in, (0, 100))
+            error = bad.exception(timeout=30)
+            assert good.result(timeout=30) == 25
+        assert type(error).__name__ in ("PicklingError", "AttributeError"), repr(error)
+        assert "Traceback" in str(error.__cause__)
+    finally:
+        if not had:
+            stdlib_fixes.undo_fix_gh125451()
