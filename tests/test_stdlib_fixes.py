@@ -85,3 +85,22 @@ def test_a_fixed_pool_still_fails_the_unpicklable_task_and_runs_the_others():
     finally:
         if not had:
             stdlib_fixes.undo_fix_gh125451()
+
+
+def test_a_python_whose_pool_is_built_otherwise_is_read_as_without_the_bug(monkeypatch):
+    """A newer Python may rename these internals: setup() must then go on, not fail."""
+    from concurrent.futures import process
+
+    had = stdlib_fixes.gh125451_fixed_here()
+    stdlib_fixes.undo_fix_gh125451()
+    try:
+        for name in ("_SafeQueue", "_ExecutorManagerThread"):
+            with monkeypatch.context() as m:
+                m.delattr(process, name)
+                assert stdlib_fixes.stdlib_has_gh125451() is False
+                assert stdlib_fixes.fix_gh125451() is False
+                assert "does not have" in stdlib_fixes.gh125451_summary()
+    finally:
+        if had:
+            stdlib_fixes.fix_gh125451()
+    assert stdlib_fixes.gh125451_fixed_here() is had

@@ -52,10 +52,13 @@ def stdlib_has_gh125451() -> bool:
     manager thread calls ``_join_executor_internals`` (which joins the feeder) under that lock.
     """
     process = _process_module()
-    handler = _ORIGINAL.get("handler") or process._SafeQueue._on_queue_feeder_error
-    join = getattr(process._ExecutorManagerThread, "join_executor_internals", None)
-    return (join is not None and "shutdown_lock" in handler.__code__.co_names
-            and "_join_executor_internals" in join.__code__.co_names)
+    try:
+        handler = _ORIGINAL.get("handler") or process._SafeQueue._on_queue_feeder_error
+        join = process._ExecutorManagerThread.join_executor_internals
+        return ("shutdown_lock" in handler.__code__.co_names
+                and "_join_executor_internals" in join.__code__.co_names)
+    except AttributeError:  # a Python whose pool is built otherwise (renamed, or not in Python code)
+        return False
 
 
 def gh125451_fixed_here() -> bool:
