@@ -587,25 +587,35 @@ def test_an_interrupted_cluster_start_leaves_nothing_behind(phase, held, tmp_pat
     the constructor, not after a fixed delay: a cluster starts in about 0.8 s on 3.14 here, so the old
     0.9 s timer could land after it had finished (seen once, `make test-pythons` at ba66c96).
     The control runs start_cluster without interrupt_held: the same check must then find something
-    left behind (by hand it found the half-started scheduler's port, its threads and a worker)."""
+    left behind in one of up to 3 runs (by hand it found the half-started scheduler's port, its
+    threads and a worker)."""
     script = tmp_path / "start.py"
     script.write_text(_INTERRUPTED_START)
-    proc = subprocess.Popen([sys.executable, str(script), phase, "held" if held else "not-held"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
-        stdout, stderr = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)  # the script made its own process group: its workers go too
-        stdout, stderr = proc.communicate()
-        pytest.fail(f"the cluster start did not end within 90 s (killed):\n{stdout}{stderr[-2000:]}")
-    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
-    assert lines.get("interrupted") == "inside the constructor", out.stdout + out.stderr[-2000:]
-    left = [lines.get("threads") != "['MainThread']", lines.get("listening") != "[]", lines.get("processes") != "[]"]
-    if held:
-        assert not any(left), out.stdout
+    # The control may need more than one run: without interrupt_held, Dask sometimes closes its half-
+    # started cluster itself before the check looks (1 of the 10 control runs seen: 3.12.1, `make
+    # test-pythons` at 3727ea8, left nothing). It must leave something behind in one of 3 runs.
+    outputs = []
+    for _ in range(1 if held else 3):
+        proc = subprocess.Popen([sys.executable, str(script), phase, "held" if held else "not-held"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        try:
+            stdout, stderr = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)  # the script made its own process group: its workers go too
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"the cluster start did not end within 90 s (killed):\n{stdout}{stderr[-2000:]}")
+        out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        outputs.append(out.stdout)
+        lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+        assert lines.get("interrupted") == "inside the constructor", out.stdout + out.stderr[-2000:]
+        left = [lines.get("threads") != "['MainThread']", lines.get("listening") != "[]", lines.get("processes") != "[]"]
+        if held:
+            assert not any(left), out.stdout
+        elif any(left):
+            break
     else:
-        assert any(left), "the control left nothing behind: the check could not fail\n" + out.stdout
+        if not held:
+            pytest.fail("the control left nothing behind in 3 runs: the check could not fail\n" + "\n".join(outputs))
 
 
 # --- an interrupt just after a cell's code ended ------------------------------------------------
