@@ -138,6 +138,7 @@ def undo_fix_gh125451() -> None:
         process._SafeQueue._on_queue_feeder_error = _ORIGINAL["handler"]
         process._ThreadWakeup.close = _ORIGINAL["close"]
         process._ThreadWakeup.wakeup = _ORIGINAL["wakeup"]
+        _ORIGINAL.clear()
         _fixed = False
 
 
