@@ -67,9 +67,28 @@ def test_cpu_kind_is_a_fixed_amount_of_work():
 @pytest.mark.skipif(not getattr(sys, "_is_gil_enabled", lambda: True)(),
                     reason="a free-threaded build runs pure-Python threads in parallel")
 def test_cpu_on_threads_is_no_faster_than_one_after_another():
-    """Notebook 01's lesson: under the GIL, 8 threads do not shorten pure-Python CPU work."""
-    sequential, threads = _best_elapsed(("none", 1), ("thread", 8))
-    assert threads >= 0.8 * sequential, (threads, sequential)
+    """Notebook 01's lesson: under the GIL, 8 threads do not shorten pure-Python CPU work. They never
+    keep more than one core busy (CPU time / wall time, which a change in the machine's speed does not
+    move), and their best time is no better than 0.8 of the loop's in one of up to 3 measurements: on
+    3.12.1 (`make test-pythons` at 93b2532) one measurement had the threads at 0.31 s and the loop at
+    0.41 s, while the threads still used one core: the machine ran faster during their runs."""
+    from futureslab.cores import BusyCores
+
+    seen = []
+    for _ in range(3):
+        best, cores = {"none": float("inf"), "thread": float("inf")}, []
+        for _ in range(3):  # interleaved rounds: a busy moment falls on both alike
+            for executor, workers in (("none", 1), ("thread", 8)):
+                with BusyCores() as busy:
+                    run = run_job("cpu", executor, workers=workers, tasks=8, seconds=0.05)
+                best[executor] = min(best[executor], run.elapsed)
+                if executor == "thread":
+                    cores.append(busy.cores)
+        seen.append((best["thread"], best["none"], max(cores)))
+        assert max(cores) < 1.3, f"the threads kept {max(cores):.2f} cores busy: they ran in parallel"
+        if best["thread"] >= 0.8 * best["none"]:
+            return
+    pytest.fail(f"the threads beat the loop in 3 measurements (threads s, loop s, cores): {seen}")
 
 
 def test_cpu_on_processes_is_capped_by_the_granted_cores():
