@@ -16,10 +16,27 @@ def test_the_fix_ends_the_deadlock_and_the_task_gets_the_pickling_error():
     assert stdlib_fixes.gh125451_race(fixed=True) is False
 
 
+def test_a_pool_that_is_only_slow_is_waited_for_not_called_deadlocked():
+    # the feeder stays 3 s in the window (in the dict's pop, not blocked in its error handler): a
+    # time limit alone would have called it deadlocked; the stacks say it is not, so it is waited for
+    assert stdlib_fixes.gh125451_race(fixed=True, pause=3) is False
+    # with the bug, the deadlock comes once the pause ends, and is still recognised
+    assert stdlib_fixes.gh125451_race(fixed=False, pause=3) is stdlib_fixes.stdlib_has_gh125451()
+
+
+def test_a_pool_still_slow_at_the_time_limit_is_reported_as_a_busy_machine_not_a_deadlock():
+    for fixed in (True, False):
+        with pytest.raises(RuntimeError, match="too busy to show the race"):
+            stdlib_fixes.gh125451_race(fixed=fixed, pause=6, timeout=2)
+
+
 def test_the_race_names_bad_arguments():
-    for bad in (0.1, 500, "5", True, None):
+    for bad in (0.1, 1.9, 500, "5", True, None):
         with pytest.raises(ValueError, match="timeout"):
             stdlib_fixes.gh125451_race(fixed=True, timeout=bad)
+    for bad in (0, 61, "1", False, None):
+        with pytest.raises(ValueError, match="pause"):
+            stdlib_fixes.gh125451_race(fixed=True, pause=bad)
     with pytest.raises(TypeError, match="fixed"):
         stdlib_fixes.gh125451_race(fixed="yes")
 

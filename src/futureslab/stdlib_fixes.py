@@ -161,11 +161,17 @@ def gh125451_summary() -> str:
 # the bug's window. With the bug, the manager (shutting down, nothing pending) takes shutdown_lock
 # and joins the feeder, which then waits for that lock. Without it, the task's future gets the
 # pickling error and the pool shuts down.
+#
+# A deadlock is recognised by what it is, not by a time limit: the feeder thread stopped inside its
+# error handler (its innermost frame, on the same line) while the manager thread waits in the
+# queue's join_thread for the feeder to end, both unchanged for SETTLE seconds. A pool that is only
+# slow (a busy machine) is waited for, up to the time limit.
 _RACE = """
     import os, sys, threading, time
     from concurrent.futures import ProcessPoolExecutor
 
     POOLS = []
+    PAUSE, LIMIT, SETTLE = float(sys.argv[2]), float(sys.argv[3]), 1.0
 
     class SlowPop(dict):
         def pop(self, *args):
@@ -173,7 +179,7 @@ _RACE = """
             if threading.current_thread().name == "QueueFeederThread" and not self:
                 print("window", flush=True)
                 self.wake()
-                time.sleep(0.3)
+                time.sleep(PAUSE)
             return value
 
     def run(box):
@@ -186,24 +192,45 @@ _RACE = """
             future = pool.submit(lambda: 1)
         box.append(type(future.exception()).__name__)
 
+    def stacks():
+        frames = sys._current_frames()
+        found = {}
+        for thread in threading.enumerate():
+            frame = frames.get(thread.ident)
+            names = []
+            while frame is not None:
+                names.append((frame.f_code.co_name, frame.f_lineno))
+                frame = frame.f_back
+            found[thread.name] = names  # innermost first
+        return found
+
+    def deadlock_state():
+        found = stacks()
+        feeder = found.get("QueueFeederThread") or [("", 0)]
+        managers = [names for name, names in found.items() if "join_thread" in (n for n, _ in names)
+                    and name != "QueueFeederThread"]
+        if feeder[0][0] == "_on_queue_feeder_error" and managers:
+            return feeder[0]
+        return None
+
     if __name__ == "__main__":
         if sys.argv[1] == "fixed":
             from futureslab.stdlib_fixes import fix_gh125451
             fix_gh125451()
         box = []
         t = threading.Thread(target=run, args=(box,), daemon=True)
+        start = time.monotonic()
         t.start()
-        t.join(float(sys.argv[2]))
+        seen, since = None, None
+        while t.is_alive() and time.monotonic() - start < LIMIT:
+            t.join(0.05)
+            state = deadlock_state() if t.is_alive() else None
+            if state is None or state != seen:
+                seen, since = state, time.monotonic()
+            elif time.monotonic() - since >= SETTLE:
+                break
         if t.is_alive():
-            # deadlocked only if the feeder thread is stuck in its error handler; otherwise just slow
-            feeder = [f for th in threading.enumerate() if th.name == "QueueFeederThread"
-                      for f in [sys._current_frames().get(th.ident)] if f is not None]
-            stuck = False
-            for frame in feeder:
-                while frame is not None:
-                    stuck = stuck or frame.f_code.co_name == "_on_queue_feeder_error"
-                    frame = frame.f_back
-            print("deadlocked" if stuck else "slow", flush=True)
+            print("deadlocked" if seen is not None else "slow", flush=True)
             for pool in POOLS:
                 for worker in list(pool._processes.values()):
                     worker.kill()
@@ -212,21 +239,28 @@ _RACE = """
 """
 
 
-def gh125451_race(fixed: bool, timeout: float = 5.0) -> bool:
+def gh125451_race(fixed: bool, timeout: float = 30.0, pause: float = 0.3) -> bool:
     """Force gh-125451's race in a fresh interpreter of this Python; return True if its pool deadlocked.
 
-    ``fixed``: apply :func:`fix_gh125451` there first (False: the standard library's own code). The
-    pool is given up on after ``timeout`` s; the fresh interpreter then kills its workers and exits.
-    Raises :class:`RuntimeError` if the pool did neither (deadlock, nor the pickling error).
+    ``fixed``: apply :func:`fix_gh125451` there first (False: the standard library's own code).
+    ``pause``: how long the feeder thread stays in the bug's window (s).
+    A deadlock is recognised from the two threads' stacks (the feeder stopped in its error handler,
+    the manager waiting for the feeder to end, both unchanged for 1 s), not from a time limit: a
+    pool that is only slow is waited for, up to ``timeout`` s. The fresh interpreter then kills its
+    workers and exits. Raises :class:`RuntimeError` if the race never reached the window, or if the
+    pool neither deadlocked nor finished within ``timeout`` s (a machine too busy to show it).
     """
     if not isinstance(fixed, bool):
         raise TypeError(f"fixed must be True or False, got {fixed!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.5 <= timeout <= 120:
-        raise ValueError(f"timeout must be a number of seconds from 0.5 to 120, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 2 <= timeout <= 300:
+        raise ValueError(f"timeout must be a number of seconds from 2 to 300, got {timeout!r}")
+    if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not 0.05 <= pause <= 60:
+        raise ValueError(f"pause must be a number of seconds from 0.05 to 60, got {pause!r}")
     posix = hasattr(os, "killpg")
     with tempfile.TemporaryDirectory(prefix="futureslab-race-") as temp:
-        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_RACE), "fixed" if fixed else "stdlib",
-                                 str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        args = [sys.executable, "-c", textwrap.dedent(_RACE), "fixed" if fixed else "stdlib", str(pause),
+                str(timeout)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "TMPDIR": temp}, start_new_session=posix)
         try:
             out, err = proc.communicate(timeout=timeout + 60)
