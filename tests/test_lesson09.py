@@ -381,28 +381,89 @@ def test_a_cluster_that_fails_to_start_raises_instead_of_hanging(tmp_path):
     runs, stopped after 80-90 s), in closing the half-started cluster, and at times on 3.15 (with the
     limit, its close ran out of time in 1 run of 2); 3.10, 3.11 and 3.13 raised at once here."""
     pytest.importorskip("distributed")
+    run, out, err = _run_script(tmp_path, _UNGUARDED_SCRIPT)
+    # Dask's own error, whichever it is: "Nanny failed to start" (3.11), a closed comm (3.14); the line
+    # that started it is guarded (the else of `!=`), so start_cluster does not blame it
+    assert out.startswith("raised "), out + err[-2000:]
+    assert "outside a main guard" not in out, out
+    _assert_group_empties(run)
+
+
+def _run_script(tmp_path, source: str, timeout: float = 90):
+    """Run ``source`` as ``tmp_path/unguarded.py`` in a process group of its own; return the finished
+    process, its stdout and stderr. Past ``timeout`` s, the whole group is killed and the test fails."""
     script = tmp_path / "unguarded.py"
-    script.write_text(_UNGUARDED_SCRIPT)
+    script.write_text(source)
     run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, cwd=tmp_path, start_new_session=True)
     try:
-        out, err = run.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
+        out, err = run.communicate(timeout=timeout)
+    except BaseException as exc:  # a time-out, or the test interrupted
         os.killpg(run.pid, 9)  # its workers too: nothing of a hung run stays behind
         run.communicate()
-        pytest.fail("start_cluster hung on a cluster whose workers could not start (killed after 90 s)")
-    # Dask's own error, whichever it is: "Nanny failed to start" (3.11), a closed comm (3.14)
-    assert out.startswith("raised "), out + err[-2000:]
-    deadline = time.monotonic() + 15  # and nothing of it is left running: its process group empties
+        if isinstance(exc, subprocess.TimeoutExpired):
+            pytest.fail(f"start_cluster hung on a cluster whose workers could not start (killed after {timeout:g} s)")
+        raise
+    return run, out, err
+
+
+def _assert_group_empties(run, within: float = 15) -> None:
+    """Nothing of the finished script is left running: its process group empties (else it is killed)."""
+    deadline = time.monotonic() + within
     while True:
         try:
             os.killpg(run.pid, 0)
         except ProcessLookupError:
-            break
+            return
         if time.monotonic() > deadline:
             os.killpg(run.pid, 9)
             pytest.fail("the script ended but left processes running (killed now)")
         time.sleep(0.1)
+
+
+_PLAIN_SCRIPT = """
+from distributed import Security
+from futureslab import lesson09
+# a learner's script, with no main guard at all
+with lesson09.start_cluster(Security.temporary()) as lab:
+    print("sum", lab.client.submit(sum, [1, 2]).result())
+"""
+
+
+def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
+    """The parent names the script's line that starts the cluster outside a main guard; each worker,
+    importing the script, is refused at once with the same explanation (not multiprocessing's
+    "bootstrapping phase" error from deep inside a second cluster)."""
+    pytest.importorskip("distributed")
+    run, out, err = _run_script(tmp_path, _PLAIN_SCRIPT)
+    assert run.returncode != 0 and "sum" not in out, out + err[-3000:]
+    last = err.strip().splitlines()[-1]  # the parent's own error ends its output
+    assert last.startswith("RuntimeError: the cluster's workers could not start ("), err[-3000:]
+    assert "unguarded.py line 5 starts it outside a main guard" in last, last
+    assert 'under `if __name__ == "__main__":`' in last, last
+    assert ("RuntimeError: start_cluster was called while a new worker process imported the main script "
+            "(unguarded.py)") in err, err[-3000:]
+    assert "bootstrapping phase" not in err, err[-3000:]
+    _assert_group_empties(run)
+
+
+def test_main_guards_are_recognised_in_any_spelling():
+    import ast
+
+    def first_test(source):
+        return ast.parse(source).body[0].test
+
+    for guard in ('if __name__ == "__main__": pass', "if '__main__' == __name__: pass",
+                  'if __name__ == "__main__" and ready: pass'):
+        assert lesson09._is_main_test(first_test(guard)), guard
+    for other in ('if __name__ != "__main__": pass', 'if name == "__main__": pass',
+                  'if __name__ == "main": pass', 'if __name__ == "__main__" or x: pass',
+                  'if __name__ in ("__main__",): pass'):
+        assert not lesson09._is_main_test(first_test(other)), other
+    assert lesson09._is_main_test(first_test('if __name__ != "__main__": pass'), ast.NotEq)
+    assert not lesson09._is_main_test(first_test('if __name__ != "__main__" and x: pass'), ast.NotEq)
+    # pytest's own process is not a worker importing a main script
+    assert lesson09._importing_main_in_a_child() is False
 
 
 def test_stranger_is_refused(lab):

@@ -34,6 +34,7 @@ Dask (needs ``distributed``):
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures as cf
 import inspect
 import multiprocessing
@@ -493,6 +494,10 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
     what it started before raising ``KeyboardInterrupt`` (see :func:`~futureslab.interrupts.
     interrupt_held`): no port, thread or process of a half-started cluster is left behind.
 
+    In a script, each worker is a new process that imports the script: called there (the script
+    starts the cluster outside ``if __name__ == "__main__":``), it raises at once, and the script's
+    own failed start names the unguarded line (instead of multiprocessing's "bootstrapping phase").
+
     ``security`` is a ``distributed.Security`` that requires TLS, e.g. ``Security.temporary()``."""
     import logging
     import warnings
@@ -505,6 +510,9 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
                          f"(e.g. Security.temporary()), got {security!r}")
     n_workers = check_int("n_workers", n_workers, low=1, high=16)
     threads_per_worker = check_int("threads_per_worker", threads_per_worker, low=1, high=16)
+    if _importing_main_in_a_child():
+        raise RuntimeError(f"start_cluster was called while a new worker process imported the main script "
+                           f"({_script_being_imported()}): {_MAIN_GUARD}")
     from distributed.deploy.spec import SpecCluster
 
     from .interrupts import interrupt_held
@@ -527,12 +535,16 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
                                            dashboard_address=None, silence_logs=logging.CRITICAL)
                     client = Client(cluster, security=security)
                 missing = _workers_missing(cluster, client, n_workers)
-        except BaseException:
+        except BaseException as exc:
             _close_quietly(client, cluster)
             for half in [c for c in set(Client._instances) if c not in clients_before] \
                     + [c for c in set(SpecCluster._instances) if c not in clusters_before]:
                 _close_quietly(half, None)
             scratch.cleanup()
+            unguarded = _unguarded_line() if isinstance(exc, Exception) else None
+            if unguarded:
+                raise RuntimeError(f"the cluster's workers could not start ({type(exc).__name__}: {exc}): "
+                                   f"{unguarded} starts it outside a main guard, and {_MAIN_GUARD}") from exc
             raise
         if not missing:
             return LabCluster(cluster, client, scratch, existed, attempts=attempt)
@@ -541,6 +553,72 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
         scratch.cleanup()
     raise RuntimeError(f"the local Dask cluster lost a worker as it started, {START_ATTEMPTS} times in a row "
                        f"({'; '.join(lost)}): re-run the cell; if it keeps failing, restart the kernel")
+
+
+_MAIN_GUARD = ("each worker is a new process that imports the main script, so code at its top level "
+               "runs again there and starts a cluster of its own: put the code that starts the cluster "
+               "under `if __name__ == \"__main__\":`")
+
+
+def _main_script() -> str:
+    """The file the main module was run from (a script), or ``""`` (a notebook, IPython, the REPL, ``-c``)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
+        return ""  # a kernel's __main__ is the launcher's file, but the code runs in cells
+    return path if isinstance(path, str) and path.endswith(".py") else ""
+
+
+def _script_being_imported() -> str:
+    """In a worker importing the main script: the script's file name (``"?"`` if not known)."""
+    path = getattr(sys.modules.get("__mp_main__"), "__file__", None) or _main_script()
+    return os.path.basename(path) if isinstance(path, str) and path else "?"
+
+
+def _is_main_test(test, op=ast.Eq) -> bool:
+    """``__name__ == "__main__"`` (either way round; ``op=ast.NotEq``: ``!=``), alone or within an ``and``."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) and op is ast.Eq:
+        return any(_is_main_test(value) for value in test.values)
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], op)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
+            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))
+
+
+def _unguarded_line() -> str:
+    """``"script.py line N"`` if the main script's top-level code that is running now (line N, which
+    called this, directly or through functions) is outside every ``if __name__ == "__main__":``
+    block; ``""`` if it is inside one, or there is no script or no source to read."""
+    path, main = _main_script(), sys.modules.get("__main__")
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if not path or frame is None:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return ""
+    line = frame.f_lineno
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.If):
+            continue
+        guarded = (node.body if _is_main_test(node.test)
+                   else node.orelse if _is_main_test(node.test, ast.NotEq) else [])
+        if guarded and guarded[0].lineno <= line <= (guarded[-1].end_lineno or line):
+            return ""
+    return f"{os.path.basename(path)} line {line}"
+
+
+def _importing_main_in_a_child() -> bool:
+    """True in a spawned (or forkserver) child while it imports the parent's main script. The script
+    then runs as module ``__mp_main__`` (so a guarded ``if __name__ == "__main__":`` block is skipped),
+    which becomes ``__main__`` only once it has run; multiprocessing marks the process as inheriting."""
+    mp_main = sys.modules.get("__mp_main__")
+    return ((mp_main is not None and mp_main is not sys.modules.get("__main__"))
+            or bool(getattr(multiprocessing.process.current_process(), "_inheriting", False)))
 
 
 #: How many times :func:`start_cluster` starts a cluster whose worker dropped out as it started.
