@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
+from cluster_support import STOP_FIRST_WORKER
 from futureslab import lesson09
 from futureslab.claims import ClaimFailed
 from futureslab.tasks import count_primes, prime_ranges, sleep_for
@@ -445,6 +446,75 @@ def test_a_script_without_a_main_guard_is_told_to_add_one(tmp_path):
             "(unguarded.py)") in err, err[-3000:]
     assert "bootstrapping phase" not in err, err[-3000:]
     _assert_group_empties(run)
+
+
+_STUCK_WORKER = STOP_FIRST_WORKER + """
+import threading, time
+import psutil
+from distributed import Security
+from futureslab import lesson09
+
+if __name__ == "__main__":
+    stopped = stop_first_worker()
+    lesson09.START_TIMEOUT = 5
+    began = time.monotonic()
+    try:
+        lesson09.start_cluster(Security.temporary()).close()
+        print("started")
+    except RuntimeError as exc:
+        print("raised", round(time.monotonic() - began, 1), exc)
+    print("stopped", len(stopped))
+    time.sleep(0.5)
+    me = psutil.Process()
+    print("threads", sorted(t.name for t in threading.enumerate()))
+    print("listening", sorted(c.laddr.port for c in me.net_connections() if c.status == psutil.CONN_LISTEN))
+    print("processes", [p.pid for p in me.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP")
+def test_a_worker_stuck_as_it_starts_ends_the_start_within_its_time_limit(tmp_path):
+    """A worker process that stops answering as it starts (here: stopped with SIGSTOP as soon as it
+    exists) left Dask's LocalCluster constructor waiting for it for good, and the interpreter's exit
+    too. start_cluster gives each worker START_TIMEOUT s (Dask's death_timeout), then kills the half-
+    started cluster's processes and says what happened; nothing is left running."""
+    pytest.importorskip("distributed")
+    run, out, err = _run_script(tmp_path, _STUCK_WORKER, timeout=60)
+    assert run.returncode == 0, out + err[-3000:]
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    assert lines.get("stopped") == "1", out  # the worker really was stopped
+    seconds, _, message = lines.get("raised", "- - (it did not raise)").partition(" ")
+    assert message.startswith("a worker of the local Dask cluster did not start within 5 s"), out + err[-3000:]
+    assert 5 <= float(seconds) < 30, out  # its time limit, plus the closing
+    assert (lines.get("threads"), lines.get("listening"), lines.get("processes")) == ("['MainThread']", "[]", "[]"), out
+    _assert_group_empties(run)
+
+
+def test_the_start_watchdog_and_its_time_out_test():
+    calls = []
+    with lesson09._Watchdog(0.2, lambda: calls.append("fired")) as quick:
+        pass
+    time.sleep(0.4)
+    assert calls == [] and not quick.fired  # the block ended in time: never fires, even later
+    with lesson09._Watchdog(0.2, lambda: calls.append("fired")) as slow:
+        time.sleep(0.6)
+    assert calls == ["fired"] and slow.fired
+    import asyncio
+    try:
+        try:
+            raise asyncio.TimeoutError("Nanny start timed out")  # on 3.10 not a TimeoutError
+        except Exception as inner:
+            raise RuntimeError("Nanny failed to start.") from inner
+    except RuntimeError as outer:
+        assert lesson09._timed_out(outer)
+    try:
+        try:
+            raise ValueError("a bad port")
+        except ValueError:
+            raise RuntimeError("Nanny failed to start.")  # raised while handling it
+    except RuntimeError as outer:
+        assert not lesson09._timed_out(outer)
+    assert lesson09._timed_out(TimeoutError()) and not lesson09._timed_out(KeyboardInterrupt())
 
 
 def test_main_guards_are_recognised_in_any_spelling():

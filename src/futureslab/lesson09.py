@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -490,7 +491,10 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
     Dask's scratch space (and its lock files) in a new temporary folder, worker logs silenced (tasks
     fail on purpose in the lesson) and start-up warnings (a port in use) hidden. Returns once every
     worker is registered and running; a cluster that lost a worker as it started is closed and
-    started again (up to :data:`START_ATTEMPTS` times, then ``RuntimeError``). Interrupted, it closes
+    started again (up to :data:`START_ATTEMPTS` times, then ``RuntimeError``). A start still under
+    way after :data:`START_TIMEOUT` s (a worker process stuck as it starts would keep Dask waiting
+    for good) is ended: its processes are killed, the cluster closed, and ``RuntimeError`` says so.
+    Interrupted, it closes
     what it started before raising ``KeyboardInterrupt`` (see :func:`~futureslab.interrupts.
     interrupt_held`): no port, thread or process of a half-started cluster is left behind.
 
@@ -525,23 +529,38 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
         # An interrupt (or an error) inside LocalCluster(...) or Client(...) leaves no object to close,
         # while the half-started scheduler keeps its ports and threads: find them in Dask's registries.
         clusters_before, clients_before = set(SpecCluster._instances), set(Client._instances)
+        children_before = _children()
+        # A worker process that stops answering as it starts leaves the constructor waiting for it
+        # for good (and the interpreter's exit after it): past START_TIMEOUT, the watchdog kills the
+        # attempt's new processes, so Dask sees its workers die and the constructor ends.
+        watchdog = _Watchdog(START_TIMEOUT, lambda: _kill(_children() - children_before))
         try:
             with warnings.catch_warnings(), dask.config.set({"temporary-directory": scratch.name}):
                 warnings.simplefilter("ignore")
                 # an interrupt waits until the constructors end: a half-built cluster cannot be closed
-                with interrupt_held():
+                with interrupt_held(), watchdog:  # the watchdog's thread inherits the held SIGINT's mask
                     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                            processes=True, host="127.0.0.1", security=security,
-                                           dashboard_address=None, silence_logs=logging.CRITICAL)
+                                           dashboard_address=None, silence_logs=logging.CRITICAL,
+                                           death_timeout=2 * START_TIMEOUT)  # Dask's own limit, a backstop
                     client = Client(cluster, security=security)
+                if watchdog.fired:  # it ended as the watchdog killed its workers
+                    raise TimeoutError(f"the cluster took more than {START_TIMEOUT:g} s to start")
                 missing = _workers_missing(cluster, client, n_workers)
         except BaseException as exc:
+            # Whatever stopped the start, none of its processes may outlive it (a worker still
+            # "starting" is one Dask's close cannot end).
+            _kill(_children() - children_before)
             _close_quietly(client, cluster)
             for half in [c for c in set(Client._instances) if c not in clients_before] \
                     + [c for c in set(SpecCluster._instances) if c not in clusters_before]:
                 _close_quietly(half, None)
             scratch.cleanup()
             unguarded = _unguarded_line() if isinstance(exc, Exception) else None
+            if isinstance(exc, Exception) and (watchdog.fired or _timed_out(exc)):
+                raise RuntimeError(f"a worker of the local Dask cluster did not start within {START_TIMEOUT:g} s "
+                                   f"(lesson09.START_TIMEOUT), so its processes were stopped and the cluster "
+                                   f"closed: the machine may be very busy; re-run the cell") from exc
             if unguarded:
                 raise RuntimeError(f"the cluster's workers could not start ({type(exc).__name__}: {exc}): "
                                    f"{unguarded} starts it outside a main guard, and {_MAIN_GUARD}") from exc
@@ -621,6 +640,9 @@ def _importing_main_in_a_child() -> bool:
             or bool(getattr(multiprocessing.process.current_process(), "_inheriting", False)))
 
 
+#: Seconds :func:`start_cluster` gives the cluster to start; past them its processes are killed.
+START_TIMEOUT = 60.0
+
 #: How many times :func:`start_cluster` starts a cluster whose worker dropped out as it started.
 START_ATTEMPTS = 5
 
@@ -660,6 +682,80 @@ def _workers_missing(cluster, client, n_workers: int, timeout: float = 15.0) -> 
 #: runs of 4, stopped after 80 s or more) and at times on 3.15, so without a limit the error that
 #: ended the start was never raised: the start hung.
 CLOSE_TIMEOUT = 10.0
+
+
+def _children() -> set:
+    """This process's child processes (recursive), less multiprocessing's resource tracker and
+    forkserver, which serve the interpreter for its whole life."""
+    import psutil
+
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.Error:
+            continue  # gone already
+        if "resource_tracker" not in command and "forkserver" not in command:
+            found.add(child)
+    return found
+
+
+def _kill(processes) -> None:
+    """SIGKILL (on Windows, TerminateProcess) each of ``processes`` (``psutil.Process``) and wait
+    (up to :data:`CLOSE_TIMEOUT` s) until each has ended. They are not reaped here: their parent's
+    own ``multiprocessing`` objects read their exit codes."""
+    import psutil
+
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    deadline = time.monotonic() + CLOSE_TIMEOUT
+    for process in processes:
+        while time.monotonic() < deadline:
+            try:
+                if process.status() == psutil.STATUS_ZOMBIE:
+                    break
+            except psutil.Error:
+                break  # gone
+            time.sleep(0.05)
+
+
+class _Watchdog:
+    """``with _Watchdog(seconds, action):`` calls ``action()`` (in a timer thread) if the block has
+    not ended within ``seconds``; ``.fired`` says whether it did."""
+
+    def __init__(self, seconds: float, action):
+        self.fired = False
+
+        def fire():
+            self.fired = True
+            action()
+        self._timer = threading.Timer(seconds, fire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        self._timer.join()  # an action under way finishes first
+        return False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from or while handling, is a time-out."""
+    import asyncio
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _close_quietly(client, cluster) -> None:
