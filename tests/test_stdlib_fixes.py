@@ -1,11 +1,15 @@
 """gh-125451 (futureslab.stdlib_fixes): the deadlock is forced on every Python, and must happen exactly
 where the code says the bug is, and never once the fix is applied."""
 
+import math
 import sys
+import time
 
 import pytest
 
 from futureslab import stdlib_fixes
+from futureslab.claims import ClaimFailed, Room
+from futureslab.cores import granted_cores
 
 def test_the_forced_race_deadlocks_exactly_where_the_code_has_the_bug():
     # the standard library's own code, in a fresh interpreter: the race is forced to its window
@@ -28,6 +32,50 @@ def test_a_pool_still_slow_at_the_time_limit_is_reported_as_a_busy_machine_not_a
     for fixed in (True, False):
         with pytest.raises(RuntimeError, match="too busy to show the race"):
             stdlib_fixes.gh125451_race(fixed=fixed, pause=6, timeout=2)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the load is started with sh")
+def test_a_race_too_slow_to_tell_cannot_be_shown_on_a_busy_machine(capsys):
+    """Notebook 09's cell on a classroom server: a race with no answer in its time is "cannot be
+    shown" while other programs kept the machine busy, as measured; never a ✓, never a deadlock."""
+    from load_support import busy_outside, stop
+
+    hogs = [busy_outside(20.0) for _ in range(math.ceil(granted_cores().cores) + 1)]
+    try:
+        time.sleep(0.3)  # they are running
+        busy = stdlib_fixes.gh125451_demo(timeout=2, pause=6)
+    finally:
+        for pid in hogs:
+            stop(pid)
+    assert (busy.stuck, busy.with_fix) == (None, None), busy
+    assert busy.room.free < 0.7, busy.room  # the load was measured (else nothing here is tested)
+    for which, expected in (("stuck", stdlib_fixes.stdlib_has_gh125451()), ("with_fix", False)):
+        assert busy.judge(which, expected, "the race says what the code says") == "unshown"
+    out = capsys.readouterr().out
+    assert out.count("cannot be shown right now: other programs kept") == 2, out
+    assert "no answer within 2 s" in str(busy), str(busy)
+
+
+def test_a_race_with_no_answer_fails_its_claim_on_a_free_machine_and_answers_are_judged():
+    # the same outcome with the machine free: it had the time, so the claim fails (it is not excused)
+    free = Room(granted=2.0, other=0.1)
+    demo = stdlib_fixes.RaceDemo(stuck=None, with_fix=None, room=free, timeout=30)
+    with pytest.raises(ClaimFailed, match="no answer in 30 s"):
+        demo.judge("stuck", True, "the race deadlocked exactly where this Python's code has the bug")
+    # answers are judged against the expectation, busy machine or not
+    busy = Room(granted=2.0, other=1.9)
+    answered = stdlib_fixes.RaceDemo(stuck=True, with_fix=False, room=busy, timeout=30)
+    assert answered.judge("stuck", True, "it deadlocked where expected") == "held"
+    assert answered.judge("with_fix", False, "the fix ended it") == "held"
+    with pytest.raises(ClaimFailed, match="deadlocked=True"):
+        answered.judge("stuck", False, "it deadlocked where the code has no bug")
+    with pytest.raises(ClaimFailed, match="deadlocked=False"):
+        answered.judge("with_fix", True, "the fix deadlocked")
+    with pytest.raises(ValueError, match="which"):
+        answered.judge("fixed", True, "x")
+    with pytest.raises(TypeError, match="expected"):
+        answered.judge("stuck", None, "x")
+    assert str(answered) == "forced race: deadlocked | with the fix: the task got its pickling error"
 
 
 def test_the_race_names_bad_arguments():

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+from dataclasses import dataclass
 from traceback import format_exception
 
 GH125451 = "gh-125451"
@@ -239,6 +240,11 @@ _RACE = """
 """
 
 
+class RaceTooSlow(RuntimeError):
+    """The forced race's pool neither deadlocked nor finished within its time limit: the machine was
+    too busy for the race to tell anything."""
+
+
 def gh125451_race(fixed: bool, timeout: float = 30.0, pause: float = 0.3) -> bool:
     """Force gh-125451's race in a fresh interpreter of this Python; return True if its pool deadlocked.
 
@@ -247,8 +253,9 @@ def gh125451_race(fixed: bool, timeout: float = 30.0, pause: float = 0.3) -> boo
     A deadlock is recognised from the two threads' stacks (the feeder stopped in its error handler,
     the manager waiting for the feeder to end, both unchanged for 1 s), not from a time limit: a
     pool that is only slow is waited for, up to ``timeout`` s. The fresh interpreter then kills its
-    workers and exits. Raises :class:`RuntimeError` if the race never reached the window, or if the
-    pool neither deadlocked nor finished within ``timeout`` s (a machine too busy to show it).
+    workers and exits. Raises :class:`RuntimeError` if the race never reached the window, and
+    :class:`RaceTooSlow` (a ``RuntimeError``) if the pool neither deadlocked nor finished within
+    ``timeout`` s (a machine too busy to show it; :func:`gh125451_demo` judges that case).
     """
     if not isinstance(fixed, bool):
         raise TypeError(f"fixed must be True or False, got {fixed!r}")
@@ -280,9 +287,60 @@ def gh125451_race(fixed: bool, timeout: float = 30.0, pause: float = 0.3) -> boo
     if outcome == "deadlocked":
         return True
     if outcome == "slow":
-        raise RuntimeError(f"the pool neither deadlocked nor finished within {timeout:g} s: the machine "
-                           f"is too busy to show the race now; run it again later")
+        raise RaceTooSlow(f"the pool neither deadlocked nor finished within {timeout:g} s: the machine "
+                          f"is too busy to show the race now; run it again later")
     if outcome in ("PicklingError", "AttributeError"):  # 3.14+ / up to 3.13 for a local lambda
         return False
     raise RuntimeError(f"the race ended neither in a deadlock nor in the pickling error: printed "
                        f"{out.strip()!r}, exit code {proc.returncode}\n{err[-1500:]}")
+
+
+@dataclass(frozen=True)
+class RaceDemo:
+    """Both forced races (:func:`gh125451_demo`): ``stuck`` (the standard library's code) and
+    ``with_fix`` are True (deadlocked), False (the task got its pickling error) or None (too slow to
+    tell within ``timeout`` s); ``room`` is how much of the machine other programs left while they ran."""
+
+    stuck: bool | None
+    with_fix: bool | None
+    room: object  # futureslab.claims.Room
+    timeout: float
+
+    def __str__(self) -> str:
+        def said(outcome):
+            return {True: "deadlocked", False: "the task got its pickling error",
+                    None: f"no answer within {self.timeout:g} s"}[outcome]
+        return f"forced race: {said(self.stuck)} | with the fix: {said(self.with_fix)}"
+
+    def judge(self, which: str, expected: bool, text: str) -> str:
+        """Claim ``text``: race ``which`` (``"stuck"`` or ``"with_fix"``) deadlocked exactly when
+        ``expected``. A race with no answer cannot be shown while other programs kept the machine
+        busy (measured), and fails the claim on a machine they left free: the machine would then have
+        had the time."""
+        from .claims import claim
+
+        if which not in ("stuck", "with_fix"):
+            raise ValueError(f"which must be 'stuck' or 'with_fix', got {which!r}")
+        if not isinstance(expected, bool):
+            raise TypeError(f"expected must be True or False, got {expected!r}")
+        outcome = getattr(self, which)
+        if outcome is None:
+            return claim(False, text, needs_cores=1, room=self.room, answered_within=f"no answer in {self.timeout:g} s")
+        return claim(outcome is expected, text, deadlocked=outcome)
+
+
+def gh125451_demo(timeout: float = 30.0, pause: float = 0.3) -> RaceDemo:
+    """Notebook 09's demonstration: :func:`gh125451_race` with the standard library's code, then with
+    the fix, while a :class:`~futureslab.cores.LoadMeter` measures other programs' load. A race too
+    slow to tell (:class:`RaceTooSlow`) is recorded as None, for :meth:`RaceDemo.judge`."""
+    from .claims import Room
+    from .cores import LoadMeter
+
+    outcomes = []
+    with LoadMeter() as load:
+        for fixed in (False, True):
+            try:
+                outcomes.append(gh125451_race(fixed=fixed, timeout=timeout, pause=pause))
+            except RaceTooSlow:
+                outcomes.append(None)
+    return RaceDemo(outcomes[0], outcomes[1], Room.now(load), timeout)
