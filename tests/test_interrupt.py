@@ -43,7 +43,7 @@ import psutil
 import pytest
 from nbclient import NotebookClient
 
-from cluster_support import STOP_FIRST_WORKER
+from script_support import STOP_FIRST_WORKER, run_in_own_group
 from test_no_leaks import NOTEBOOKS, PROBE_AFTER, PROBE_BEFORE
 
 NOTEBOOK_NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
@@ -429,18 +429,10 @@ def test_stopping_workers_frees_a_shutdown_that_would_wait_for_ever(guard, tmp_p
     """
     script = tmp_path / "stuck.py"
     script.write_text(STUCK_WORKER)
-    import signal
-
-    proc = subprocess.Popen([sys.executable, str(script), guard], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the script, its workers and its helpers
-        out, err = proc.communicate()
-        assert guard == "no-guard", f"stuck although the workers were terminated: {err[-2000:]!r}"
+    run = run_in_own_group([sys.executable, str(script), guard], timeout=10, cwd=tmp_path)
+    if run.timed_out:  # killed, with its workers and helpers
+        assert guard == "no-guard", f"stuck although the workers were terminated: {run.stderr[-2000:]!r}"
         return
-    run = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     assert guard == "guard", f"the unguarded shutdown ended although no worker could stop: {run.stdout!r}"
     assert run.returncode == 0 and "ENDED" in run.stdout, run.stderr[-2000:]
     assert float(run.stdout.split("ENDED", 1)[1]) < 5, run.stdout
@@ -553,7 +545,7 @@ def interrupt_first(cls, name):
     return sent
 
 if __name__ == "__main__":
-    os.setpgrp()  # like a kernel: Jupyter interrupts the whole process group, the workers included
+    # in a process group of its own, like a kernel: Jupyter interrupts the whole group, workers included
     phase, held = sys.argv[1], sys.argv[2] == "held"
     if not held:  # the control: start_cluster as before it had interrupt_held and killed what it started
         import contextlib, futureslab.interrupts
@@ -608,15 +600,10 @@ def test_an_interrupted_cluster_start_leaves_nothing_behind(phase, held, tmp_pat
     # test-pythons` at 3727ea8, left nothing). It must leave something behind in one of 3 runs.
     outputs = []
     for _ in range(1 if held else 3):
-        proc = subprocess.Popen([sys.executable, str(script), phase, "held" if held else "not-held"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-        try:
-            stdout, stderr = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)  # the script made its own process group: its workers go too
-            stdout, stderr = proc.communicate()
-            pytest.fail(f"the cluster start did not end within 90 s (killed):\n{stdout}{stderr[-2000:]}")
-        out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        out = run_in_own_group([sys.executable, str(script), phase, "held" if held else "not-held"],
+                               timeout=90, cwd=tmp_path)
+        if out.timed_out:
+            pytest.fail(f"the cluster start did not end within 90 s (killed):\n{out.stdout}{out.stderr[-2000:]}")
         outputs.append(out.stdout)
         lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
         assert lines.get("interrupted") == "inside the constructor", out.stdout + out.stderr[-2000:]

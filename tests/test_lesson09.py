@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 
-from cluster_support import STOP_FIRST_WORKER
+from script_support import STOP_FIRST_WORKER, run_in_own_group
 from futureslab import lesson09
 from futureslab.claims import ClaimFailed
 from futureslab.tasks import count_primes, prime_ranges, sleep_for
@@ -392,20 +392,14 @@ def test_a_cluster_that_fails_to_start_raises_instead_of_hanging(tmp_path):
 
 def _run_script(tmp_path, source: str, timeout: float = 90):
     """Run ``source`` as ``tmp_path/unguarded.py`` in a process group of its own; return the finished
-    process, its stdout and stderr. Past ``timeout`` s, the whole group is killed and the test fails."""
+    run, its stdout and its stderr. Past ``timeout`` s, the whole group is killed
+    and the test fails."""
     script = tmp_path / "unguarded.py"
     script.write_text(source)
-    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, cwd=tmp_path, start_new_session=True)
-    try:
-        out, err = run.communicate(timeout=timeout)
-    except BaseException as exc:  # a time-out, or the test interrupted
-        os.killpg(run.pid, 9)  # its workers too: nothing of a hung run stays behind
-        run.communicate()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            pytest.fail(f"start_cluster hung on a cluster whose workers could not start (killed after {timeout:g} s)")
-        raise
-    return run, out, err
+    run = run_in_own_group([sys.executable, str(script)], timeout=timeout, cwd=tmp_path)
+    if run.timed_out:
+        pytest.fail(f"start_cluster did not end within {timeout:g} s (killed):\n{run.stdout}{run.stderr[-2000:]}")
+    return run, run.stdout, run.stderr
 
 
 def _assert_group_empties(run, within: float = 15) -> None:
