@@ -532,8 +532,11 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
         children_before = _children()
         # A worker process that stops answering as it starts leaves the constructor waiting for it
         # for good (and the interpreter's exit after it): past START_TIMEOUT, the watchdog kills the
-        # attempt's new processes, so Dask sees its workers die and the constructor ends.
-        watchdog = _Watchdog(START_TIMEOUT, lambda: _kill(_children() - children_before))
+        # attempt's new processes that have not registered with the scheduler, so Dask sees those
+        # workers die and the constructor ends. (A registered worker killed would be started again by
+        # its nanny, which keeps the cluster from closing: seen on 3.14 and 3.15.)
+        watchdog = _Watchdog(START_TIMEOUT, lambda: _kill(_unregistered(
+            _children() - children_before, [c for c in set(SpecCluster._instances) if c not in clusters_before])))
         try:
             with warnings.catch_warnings(), dask.config.set({"temporary-directory": scratch.name}):
                 warnings.simplefilter("ignore")
@@ -548,13 +551,14 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
                     raise TimeoutError(f"the cluster took more than {START_TIMEOUT:g} s to start")
                 missing = _workers_missing(cluster, client, n_workers)
         except BaseException as exc:
-            # Whatever stopped the start, none of its processes may outlive it (a worker still
-            # "starting" is one Dask's close cannot end).
-            _kill(_children() - children_before)
             _close_quietly(client, cluster)
             for half in [c for c in set(Client._instances) if c not in clients_before] \
                     + [c for c in set(SpecCluster._instances) if c not in clusters_before]:
                 _close_quietly(half, None)
+                _tear_down(half)
+            # Whatever stopped the start, none of its processes may outlive it. Killed only after
+            # Dask's close: a nanny whose worker dies while it runs starts a new one.
+            _kill(_children() - children_before)
             scratch.cleanup()
             unguarded = _unguarded_line() if isinstance(exc, Exception) else None
             if isinstance(exc, Exception) and (watchdog.fired or _timed_out(exc)):
@@ -720,6 +724,44 @@ def _kill(processes) -> None:
             except psutil.Error:
                 break  # gone
             time.sleep(0.05)
+
+
+def _tear_down(cluster) -> None:
+    """A half-started cluster that its own ``close()`` left unclosed: close its nannies and its
+    scheduler one by one, then stop its event loop. Seen on 3.14 and 3.15: once a worker that never
+    registered was killed, Dask's close stayed "closing" for good (its call to retire the workers
+    failed on a closed connection), with the scheduler, a nanny and its worker still running."""
+    from distributed.core import Status
+
+    if getattr(cluster, "status", Status.closed) == Status.closed or not hasattr(cluster, "scheduler"):
+        return
+    for part in {*getattr(cluster, "_created", ()), *getattr(cluster, "workers", {}).values(), cluster.scheduler}:
+        try:
+            cluster.sync(part.close, timeout=CLOSE_TIMEOUT)
+        except Exception:
+            pass  # closed already, or cannot be: its process is killed after this
+    try:
+        cluster._loop_runner.stop()
+    except Exception:
+        pass
+    cluster.status = Status.closed
+
+
+def _unregistered(processes: set, clusters) -> set:
+    """Of ``processes`` (this attempt's new children), those whose pid no worker registered with the
+    scheduler of ``clusters`` reported: the workers the start still waits for. All of them if every
+    one registered (then the wait is elsewhere, and only ending the whole attempt ends it)."""
+    registered = set()
+    for cluster in clusters:
+        for _ in range(3):  # the scheduler's event loop may change the dict meanwhile: read it again
+            try:
+                states = list(getattr(getattr(cluster, "scheduler", None), "workers", {}).values())
+                break
+            except RuntimeError:
+                states = []
+        registered.update(getattr(state, "pid", None) for state in states)
+    stuck = {process for process in processes if process.pid not in registered}
+    return stuck or set(processes)
 
 
 class _Watchdog:
