@@ -484,6 +484,29 @@ def test_a_worker_stuck_as_it_starts_ends_the_start_within_its_time_limit(tmp_pa
     _assert_group_empties(run)
 
 
+def test_the_watchdog_spares_the_workers_that_registered(lab):
+    """What the start watchdog kills (lesson09._unregistered): of the attempt's new processes, only those
+    no registered worker reported. A registered worker killed would be started again by its nanny, and
+    on 3.14 and 3.15 that kept the half-started cluster from closing. Fed "kill every new child" (the
+    wrong mechanism) or "kill nothing", the first check fails; with every process registered, it must
+    still kill them all (the start then waits elsewhere)."""
+    import psutil
+
+    cluster, _ = lab
+    workers = {nanny.pid for nanny in cluster.cluster.workers.values()}  # the nannies' own processes
+    assert len(workers) == 2, workers
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        candidates = {psutil.Process(pid) for pid in workers | {stranger.pid}}
+        assert {p.pid for p in lesson09._unregistered(candidates, [cluster.cluster])} == {stranger.pid}
+        registered = {p for p in candidates if p.pid in workers}
+        assert lesson09._unregistered(registered, [cluster.cluster]) == registered
+        assert lesson09._unregistered(candidates, []) == candidates  # no cluster yet: none registered
+    finally:
+        stranger.kill()
+        stranger.wait(timeout=10)
+
+
 def test_the_start_watchdog_and_its_time_out_test():
     calls = []
     with lesson09._Watchdog(0.2, lambda: calls.append("fired")) as quick:

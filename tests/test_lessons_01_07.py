@@ -231,10 +231,13 @@ def test_process_sweep_measures_again_while_other_programs_are_busy():
 
 
 def _serial_then_parallel_sleeps(n, pool):
-    time.sleep(0.02)
-    time.sleep(0.02)
+    # 50 ms steps (p = 16/18, 6x predicted at 16 workers): at 20 ms steps the 16 workers' run took
+    # 60 ms, and a pool's start and shutdown (a few ms, more on a busy machine) was enough of it to
+    # miss the prediction's 15 %
+    time.sleep(0.05)
+    time.sleep(0.05)
     with pool(n) as ex:
-        return list(ex.map(time.sleep, [0.02] * 16))
+        return list(ex.map(time.sleep, [0.05] * 16))
 
 
 def test_amdahl_sweep_fits_the_design_and_catches_a_sequential_pool():

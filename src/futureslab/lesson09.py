@@ -552,10 +552,10 @@ def start_cluster(security, n_workers: int = 2, threads_per_worker: int = 1) -> 
                 missing = _workers_missing(cluster, client, n_workers)
         except BaseException as exc:
             _close_quietly(client, cluster)
-            for half in [c for c in set(Client._instances) if c not in clients_before] \
-                    + [c for c in set(SpecCluster._instances) if c not in clusters_before]:
+            for half in [c for c in set(Client._instances) if c not in clients_before]:
                 _close_quietly(half, None)
-                _tear_down(half)
+            for half in [c for c in set(SpecCluster._instances) if c not in clusters_before]:
+                _close_quietly(None, half)
             # Whatever stopped the start, none of its processes may outlive it. Killed only after
             # Dask's close: a nanny whose worker dies while it runs starts a new one.
             _kill(_children() - children_before)
@@ -732,8 +732,10 @@ def _tear_down(cluster) -> None:
     registered was killed, Dask's close stayed "closing" for good (its call to retire the workers
     failed on a closed connection), with the scheduler, a nanny and its worker still running."""
     from distributed.core import Status
+    from distributed.deploy.spec import SpecCluster
 
-    if getattr(cluster, "status", Status.closed) == Status.closed or not hasattr(cluster, "scheduler"):
+    if not isinstance(cluster, SpecCluster) or getattr(cluster, "status", Status.closed) == Status.closed \
+            or not hasattr(cluster, "scheduler"):  # a Client, closed already, or stopped before it had one
         return
     for part in {*getattr(cluster, "_created", ()), *getattr(cluster, "workers", {}).values(), cluster.scheduler}:
         try:
@@ -801,12 +803,16 @@ def _timed_out(exc: BaseException) -> bool:
 
 
 def _close_quietly(client, cluster) -> None:
+    """Close ``client``, then ``cluster`` (either may be ``None``), each within :data:`CLOSE_TIMEOUT`
+    s, never raising; a cluster its own ``close()`` left unclosed is then torn down (:func:`_tear_down`)."""
     for part in (client, cluster):
         if part is not None:
             try:
                 part.close(timeout=CLOSE_TIMEOUT)
             except Exception:  # a half-started cluster may fail to close cleanly, or in time: the
                 pass           # caller raises the error that stopped it
+    if cluster is not None:
+        _tear_down(cluster)
 
 
 _STRANGER = """
