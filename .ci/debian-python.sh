@@ -8,7 +8,8 @@
 #
 # How: a minimal Debian-testing root (codename forky) made ONCE with debootstrap and cached in
 # $FUTURESLAB_DEBIAN_ROOT (default /var/cache/futureslab/forky, ~340 MB; delete it to rebuild). Each run
-# enters a private mount namespace (unshare -m), mounts /proc, /dev, /sys, a fresh /tmp and this project
+# enters a private mount namespace and a PID namespace (unshare -m --pid --kill-child: nothing it starts
+# outlives the run, even under `timeout`), mounts /proc, /dev, /sys, a fresh /tmp and this project
 # (bind-mounted at /src/project) inside the root, and chroots into it with a clean environment. The
 # mounts are removed on exit (trap), and being private they are never visible outside the run, so
 # several runs can share the root at once. Each Python gets its own venv in the root
@@ -162,7 +163,10 @@ ensure_packages
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 [ -r /etc/ssl/certs/ca-certificates.crt ] && cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 
-in_root() { _FUTURESLAB_IN_NS=1 unshare -m --propagation private "$0" "$VERSION" "$@"; }
+# A private mount namespace (the mounts are never seen outside) and a PID namespace: the run's first
+# process there is its init, and when it ends, or unshare is killed (--kill-child, e.g. by `timeout`), the
+# kernel kills every process left inside, even one in a session of its own (a Jupyter kernel, a worker).
+in_root() { _FUTURESLAB_IN_NS=1 unshare -m --propagation private --pid --kill-child "$0" "$VERSION" "$@"; }
 
 flock -u 9
 
