@@ -7,13 +7,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 marker="sleep 3133.$$"  # a command line no other process has
-timeout -s "${1:-TERM}" 12 bash .ci/debian-python.sh 3.14 python -c "
+out="$(timeout -s "${1:-TERM}" 20 bash .ci/debian-python.sh 3.14 python -c "
 import subprocess, time
 subprocess.Popen('$marker'.split(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print('started', flush=True)
-time.sleep(600)" </dev/null
+time.sleep(600)" </dev/null)"
 status=$?
 [ "$status" = 124 ] || [ "$status" = 137 ] || { echo "check-debian-python-kills: the run ended with $status, not by timeout" >&2; exit 1; }
+# a run that timed out before the process was started would leave nothing and prove nothing
+[ "$out" = started ] || { echo "check-debian-python-kills: the process was never started (output: '$out'): nothing checked" >&2; exit 1; }
 sleep 2
 left="$(pgrep -fx "$marker" || true)"
 if [ -n "$left" ]; then

@@ -493,7 +493,8 @@ def test_the_watchdog_spares_the_workers_that_registered(lab):
     import psutil
 
     cluster, _ = lab
-    workers = {nanny.pid for nanny in cluster.cluster.workers.values()}  # the nannies' own processes
+    # the worker processes, as their nannies started them (not the scheduler's records, which _unregistered reads)
+    workers = {nanny.pid for nanny in cluster.cluster.workers.values()}
     assert len(workers) == 2, workers
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
